@@ -1,0 +1,448 @@
+/* expire.c - retention: the sweep before serving, the reaper's verdict on
+ * each due entry, and how vanished or deleted entries reach the shredder. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "vfs_internal.h"
+
+/* ---- audit and shredding ---- */
+
+static void fill_rec(struct vfs *v, struct audit_rec *r, enum audit_event ev, int zone,
+		     const struct stamp *s, bool valid, int64_t bytes)
+{
+	memset(r, 0, sizeof(*r));
+	r->event = ev;
+	r->zone = zone >= 0 ? v->cfg->zones[zone].name : "";
+	r->bytes = bytes;
+	if (valid) {
+		crypto_audit_id(v->keys, s->id, r->id);
+		r->born = s->birth;
+		r->deadline = expiry_deadline(s->mtime, vfs_ttl(v, zone));
+	}
+}
+
+void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s,
+	       bool valid, int64_t bytes)
+{
+	struct audit_rec r;
+
+	fill_rec(v, &r, ev, zone, s, valid, bytes);
+	audit_log(v->audit, &r, vfs_now(v));
+}
+
+void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const struct stamp *s,
+		      bool valid)
+{
+	struct audit_rec r;
+	off_t bytes = 0;
+
+	fill_rec(v, &r, AUDIT_SHREDDED, zone, s, valid, -1);
+	if (v->shredder && shredder_submit(v->shredder, trash_name, &r) == 0)
+		return;
+	/* Before the worker runs (the sweep), or when it cannot queue. */
+	if (shred_file_at(&shred_sys_default, v->store->trash_fd, trash_name,
+			  v->cfg->shred_passes, &bytes) < 0)
+		return; /* stays in the trash for the next sweep */
+	__atomic_add_fetch(&v->stats.shreds, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&v->stats.shred_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+	r.bytes = bytes;
+	audit_log(v->audit, &r, vfs_now(v));
+}
+
+/* Move the regular file bname of dirfd to the trash and shred it, or, when
+ * a user removed it while it is open, when it is last closed. */
+static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
+		    enum audit_event why)
+{
+	struct stamp s = {0};
+	struct node *n = NULL;
+	char tname[33];
+	uint64_t ino = 0;
+	bool valid, deferred = false;
+	struct stat sb;
+
+	valid = store_read_stamp(v->keys, dirfd, bname, &s, &ino) == 0;
+	if (fstatat(dirfd, bname, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	n = node_find(v, sb.st_ino);
+	shred_random_name(tname);
+	if (renameat(dirfd, bname, v->store->trash_fd, tname) < 0) {
+		node_put(v, n);
+		return -errno;
+	}
+	vfs_audit(v, why, zone, &s, valid, layout_plain_size(sb.st_size));
+	if (n && why == AUDIT_DELETED) {
+		pthread_rwlock_wrlock(&n->io);
+		if (n->opens > 0) {
+			n->unlinked = deferred = true;
+			memcpy(n->trash, tname, sizeof(tname));
+		}
+		pthread_rwlock_unlock(&n->io);
+	} else if (n) {
+		node_mark_dead(v, n); /* vanished: open handles stop too */
+	}
+	if (!deferred)
+		vfs_submit_shred(v, tname, zone, &s, valid);
+	node_put(v, n);
+	return 0;
+}
+
+int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why)
+{
+	int rc = trash_at(v, dir->fd, bname, dir->zone, why);
+
+	if (rc == 0)
+		vfs_remove_sidecar(dir, bname);
+	return rc;
+}
+
+/* ---- liveness of directories ---- */
+
+static DIR *open_listing(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!dp && fd >= 0)
+		close(fd);
+	return dp;
+}
+
+static bool skip_name(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || names_is_sidecar(name);
+}
+
+bool vfs_dir_has_live_at(struct vfs *v, int dirfd, const char *name, int64_t now, int zone)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = vfs_dir_has_live(v, fd, now, zone);
+	close(fd);
+	return live;
+}
+
+bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
+{
+	DIR *dp = open_listing(dirfd, ".");
+	struct dirent *d;
+	bool live = false;
+
+	if (!dp)
+		return false;
+	while (!live && (d = readdir(dp))) {
+		struct node *n;
+		struct stamp s;
+		uint64_t ino;
+		int64_t deadline;
+
+		if (skip_name(d->d_name))
+			continue;
+		n = node_find(v, d->d_ino);
+		if (n && n->kind != STAMP_DIR) {
+			live = node_check_live(v, n, now, &deadline) == 0;
+		} else if (store_read_stamp(v->keys, dirfd, d->d_name, &s, &ino) == 0) {
+			live = !expiry_passed(true, s.mtime, vfs_ttl(v, zone), now) ||
+			       (s.kind == STAMP_DIR &&
+				vfs_dir_has_live_at(v, dirfd, d->d_name, now, zone));
+		}
+		node_put(v, n);
+	}
+	closedir(dp);
+	return live;
+}
+
+/* ---- destroying whole directories ---- */
+
+/* Destroy everything inside dirfd: files shredded, directories emptied and
+ * removed. Each entry is logged as ev. */
+static int purge_fd(struct vfs *v, int dirfd, int zone, enum audit_event ev)
+{
+	DIR *dp = open_listing(dirfd, ".");
+	struct dirent *d;
+	int rc = 0;
+
+	if (!dp)
+		return -errno;
+	while ((d = readdir(dp))) {
+		struct stat sb;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			int fd = openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+
+			if (fd >= 0) {
+				purge_fd(v, fd, zone, ev);
+				close(fd);
+			}
+			if (shred_dir_at(&shred_sys_default, dirfd, d->d_name) < 0)
+				rc = -ENOTEMPTY;
+			else if (ev != AUDIT_DESTROYED)
+				vfs_audit(v, ev, zone, &(struct stamp){0}, false, 0);
+		} else if (names_is_sidecar(d->d_name) || sb.st_nlink > 1 || !S_ISREG(sb.st_mode)) {
+			unlinkat(dirfd, d->d_name, 0);
+		} else if (trash_at(v, dirfd, d->d_name, zone, ev) < 0) {
+			rc = -EIO;
+		}
+	}
+	closedir(dp);
+	return rc;
+}
+
+int vfs_purge_dir(struct vfs *v, struct node *dir)
+{
+	return purge_fd(v, dir->fd, dir->zone, AUDIT_VANISHED);
+}
+
+/* ---- the reaper's side ---- */
+
+void vfs_schedule(struct vfs *v, struct node *dir, const char *bname, int64_t deadline)
+{
+	if (!v->reaper || !dir || dir == &v->root)
+		return;
+	node_ref(v, dir);
+	if (reaper_push(v->reaper, deadline, dir, bname) < 0)
+		return; /* found again by the next sweep */
+}
+
+void vfs_reaper_release(void *ctx, void *dir)
+{
+	node_put(ctx, dir);
+}
+
+/* Ask for dir itself to be judged again: its last live entry just went. */
+static void recheck_parent(struct vfs *v, struct node *dir, int64_t now)
+{
+	struct node *parent;
+	char *bname;
+
+	if (dir->zone_root || now < node_deadline(dir))
+		return;
+	pthread_mutex_lock(&v->lock);
+	parent = dir->parent;
+	bname = dir->bname ? strdup(dir->bname) : NULL;
+	pthread_mutex_unlock(&v->lock);
+	if (parent && bname)
+		vfs_schedule(v, parent, bname, now);
+	free(bname);
+}
+
+/* The entry bname in dir has vanished: remove it, shred it, tell the
+ * kernel. n is its node when the core holds one. */
+static void vanish(struct vfs *v, struct node *dir, const char *bname, const struct stat *sb,
+		   struct node *n, int64_t now)
+{
+	char plain[NAMES_PLAIN_MAX + 1];
+	bool named = vfs_decode(v, dir, bname, plain, sizeof(plain)) >= 0;
+	int rc;
+
+	if (S_ISDIR(sb->st_mode)) {
+		int fd = openat(dir->fd, bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd >= 0) {
+			purge_fd(v, fd, dir->zone, AUDIT_VANISHED);
+			close(fd);
+		}
+		rc = shred_dir_at(&shred_sys_default, dir->fd, bname);
+		if (rc == 0) {
+			vfs_remove_sidecar(dir, bname);
+			if (n) {
+				node_mark_dead(v, n);
+				vfs_audit(v, AUDIT_VANISHED, dir->zone, &n->stamp, n->stamp_valid, 0);
+			}
+		}
+	} else if (sb->st_nlink > 1) {
+		rc = unlinkat(dir->fd, bname, 0) < 0 ? -errno : 0;
+		if (rc == 0)
+			vfs_remove_sidecar(dir, bname);
+	} else {
+		rc = vfs_trash_file(v, dir, bname, AUDIT_VANISHED);
+	}
+	if (rc < 0)
+		return;
+	__atomic_add_fetch(&v->stats.vanished, 1, __ATOMIC_RELAXED);
+	if (v->notify.inode_gone && n)
+		v->notify.inode_gone(v->notify.arg, n);
+	if (v->notify.entry_gone && named)
+		v->notify.entry_gone(v->notify.arg, dir, n, plain);
+	recheck_parent(v, dir, now);
+}
+
+/* Verdict on an entry not held in memory: *deadline, and whether it is
+ * live (a directory past its deadline is live while it holds live ones). */
+static bool judge_on_disk(struct vfs *v, struct node *dir, const char *bname, int64_t now,
+			  int64_t *deadline)
+{
+	struct stamp s;
+	uint64_t ino;
+
+	if (store_read_stamp(v->keys, dir->fd, bname, &s, &ino) < 0) {
+		__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
+		vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &s, false, -1);
+		*deadline = INT64_MIN;
+		return false;
+	}
+	*deadline = expiry_deadline(s.mtime, vfs_ttl(v, dir->zone));
+	if (now < *deadline)
+		return true;
+	if (s.kind == STAMP_DIR && vfs_dir_has_live_at(v, dir->fd, bname, now, dir->zone)) {
+		*deadline = INT64_MAX; /* judged again when its last entry goes */
+		return true;
+	}
+	return false;
+}
+
+void vfs_reap(void *ctx, struct reaper_item *item)
+{
+	struct vfs *v = ctx;
+	struct node *dir = item->dir, *n;
+	int64_t now = vfs_now(v), deadline;
+	struct stat sb;
+	bool live;
+
+	if (dir->dead || names_is_sidecar(item->name) ||
+	    fstatat(dir->fd, item->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		goto out; /* renamed or removed meanwhile: its new place has an item */
+	n = node_find(v, sb.st_ino);
+	if (n) {
+		live = node_check_live(v, n, now, &deadline) == 0;
+		if (live && n->kind == STAMP_DIR && now >= node_deadline(n))
+			deadline = INT64_MAX;
+	} else {
+		live = judge_on_disk(v, dir, item->name, now, &deadline);
+	}
+	if (live && deadline != INT64_MAX)
+		vfs_schedule(v, dir, item->name, deadline);
+	else if (!live)
+		vanish(v, dir, item->name, &sb, n, now);
+	node_put(v, n);
+out:
+	reaper_item_release(v->reaper, item);
+}
+
+/* ---- the sweep ---- */
+
+static void sweep_trash(struct vfs *v)
+{
+	DIR *dp = open_listing(v->store->trash_fd, ".");
+	struct dirent *d;
+	off_t bytes;
+
+	if (!dp)
+		return;
+	while ((d = readdir(dp))) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (shred_file_at(&shred_sys_default, v->store->trash_fd, d->d_name,
+				  v->cfg->shred_passes, &bytes) == 0) {
+			struct audit_rec r;
+
+			fill_rec(v, &r, AUDIT_SHREDDED, -1, NULL, false, bytes);
+			audit_log(v->audit, &r, vfs_now(v));
+			__atomic_add_fetch(&v->stats.shreds, 1, __ATOMIC_RELAXED);
+		}
+	}
+	closedir(dp);
+}
+
+/* A long form's sidecar whose entry is gone is removed. */
+static void sweep_sidecar(int dirfd, const char *name)
+{
+	char owner[NAMES_LONG_LEN + 1];
+	struct stat sb;
+
+	snprintf(owner, sizeof(owner), "%.*s", NAMES_LONG_LEN, name);
+	if (fstatat(dirfd, owner, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		unlinkat(dirfd, name, 0);
+}
+
+static size_t sweep_dir(struct vfs *v, struct node *dir, int64_t now, bool schedule);
+
+/* Sweep one entry of dir; returns 1 when it stays live. */
+static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_t now,
+		       bool schedule)
+{
+	struct stamp s;
+	struct stat sb;
+	uint64_t ino;
+	int64_t deadline;
+	bool valid = store_read_stamp(v->keys, dir->fd, name, &s, &ino) == 0;
+
+	if (fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (!valid) {
+		__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
+		vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &s, false, -1);
+	}
+	deadline = valid ? expiry_deadline(s.mtime, vfs_ttl(v, dir->zone)) : INT64_MIN;
+	if (S_ISDIR(sb.st_mode) && valid) {
+		int err;
+		struct node *child = node_get(v, dir, name, &sb, &err);
+		size_t live = child ? sweep_dir(v, child, now, schedule) : 1;
+
+		node_put(v, child);
+		if (now < deadline || live > 0) {
+			if (schedule && now < deadline)
+				vfs_schedule(v, dir, name, deadline);
+			return 1;
+		}
+		vanish(v, dir, name, &sb, NULL, now);
+		return 0;
+	}
+	if (valid && now < deadline) {
+		if (schedule)
+			vfs_schedule(v, dir, name, deadline);
+		return 1;
+	}
+	vanish(v, dir, name, &sb, NULL, now);
+	return 0;
+}
+
+static size_t sweep_dir(struct vfs *v, struct node *dir, int64_t now, bool schedule)
+{
+	DIR *dp = open_listing(dir->fd, ".");
+	struct dirent *d;
+	size_t live = 0;
+
+	if (!dp)
+		return 1; /* unreadable: keep it, never destroy blindly */
+	while ((d = readdir(dp))) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (names_is_sidecar(d->d_name))
+			sweep_sidecar(dir->fd, d->d_name);
+		else
+			live += (size_t)sweep_entry(v, dir, d->d_name, now, schedule);
+	}
+	closedir(dp);
+	return live;
+}
+
+int vfs_sweep(struct vfs *v, bool schedule)
+{
+	int64_t now = vfs_now(v);
+
+	sweep_trash(v);
+	for (size_t i = 0; i < v->store->nzones; i++) {
+		if (!v->zones[i])
+			continue;
+		if (v->store->destroy_all || v->store->zone_reset[i])
+			purge_fd(v, v->zones[i]->fd, (int)i, AUDIT_DESTROYED);
+		else
+			sweep_dir(v, v->zones[i], now, schedule);
+	}
+	return 0;
+}

@@ -1,0 +1,267 @@
+/* fileio.c - random-access encrypted I/O: each read or write touches only the
+ * sealed blocks its range covers, in one pread/pwrite of the backing file. */
+#include "fileio.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
+
+static const uint8_t zeros[BLOCK_SIZE * 32];
+
+/* Per-thread scratch for a span of sealed blocks; FUSE worker threads
+ * reuse it, so the hot path does no allocation. */
+static __thread uint8_t *span_buf;
+
+static uint8_t *span_scratch(void)
+{
+	if (!span_buf)
+		span_buf = malloc((size_t)SPAN_BLOCKS * BLOCK_DISK);
+	return span_buf;
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Plain length of block index in a file of plain size size (0 if beyond). */
+static size_t block_len(off_t size, uint64_t index)
+{
+	off_t start = (off_t)index * BLOCK_SIZE;
+
+	if (size <= start)
+		return 0;
+	return size - start >= BLOCK_SIZE ? BLOCK_SIZE : (size_t)(size - start);
+}
+
+int fileio_init(int fd, const struct file_header *h)
+{
+	uint8_t raw[HEADER_SIZE];
+
+	header_encode(h, raw);
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	return pwrite_full(fd, raw, HEADER_SIZE, 0);
+}
+
+int fileio_read_header(int fd, struct file_header *h)
+{
+	uint8_t raw[HEADER_SIZE];
+	ssize_t n = pread_full(fd, raw, HEADER_SIZE, 0);
+
+	if (n < 0)
+		return (int)n;
+	if (n != HEADER_SIZE)
+		return -EIO;
+	return header_decode(raw, h);
+}
+
+off_t fileio_size(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	return layout_plain_size(st.st_size);
+}
+
+ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len,
+		    off_t off)
+{
+	uint8_t *span = span_scratch(), *out = buf;
+	uint8_t plain[BLOCK_SIZE];
+	uint64_t first, last;
+	off_t disk_off;
+	size_t disk_len, pos = 0;
+	ssize_t n;
+
+	if (!span)
+		return -ENOMEM;
+	if (off >= size || len == 0)
+		return 0;
+	if ((off_t)len > size - off)
+		len = (size_t)(size - off);
+	if (len > FILEIO_MAX_IO)
+		len = FILEIO_MAX_IO;
+	layout_block_range(off, len, &first, &last);
+	disk_off = layout_block_offset(first);
+	disk_len = (size_t)(layout_backing_size(size) - disk_off);
+	if (disk_len > (last - first + 1) * BLOCK_DISK)
+		disk_len = (last - first + 1) * BLOCK_DISK;
+	n = pread_full(fd, span, disk_len, disk_off);
+	if (n < 0)
+		return n;
+	if ((size_t)n != disk_len)
+		return -EIO;
+	for (uint64_t i = first; i <= last; i++) {
+		size_t blen = block_len(size, i);
+		size_t skip = i == first ? (size_t)(off % BLOCK_SIZE) : 0;
+		size_t take = blen - skip < len - pos ? blen - skip : len - pos;
+		const uint8_t *sealed = span + (i - first) * BLOCK_DISK;
+
+		/* A block wholly inside buf decrypts in place, else via plain. */
+		if (skip == 0 && take == blen) {
+			if (block_open(fk, i, sealed, blen + BLOCK_OVERHEAD, out + pos) < 0)
+				return -EIO;
+		} else {
+			if (block_open(fk, i, sealed, blen + BLOCK_OVERHEAD, plain) < 0)
+				return -EIO;
+			memcpy(out + pos, plain + skip, take);
+		}
+		pos += take;
+	}
+	return (ssize_t)len;
+}
+
+/* Old plaintext of block index into plain; returns its length or -errno. */
+static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t index,
+		      uint8_t *plain)
+{
+	uint8_t sealed[BLOCK_DISK];
+	size_t blen = block_len(size, index);
+	ssize_t n;
+
+	if (blen == 0)
+		return 0;
+	n = pread_full(fd, sealed, blen + BLOCK_OVERHEAD, layout_block_offset(index));
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != blen + BLOCK_OVERHEAD)
+		return -EIO;
+	return block_open(fk, index, sealed, blen + BLOCK_OVERHEAD, plain);
+}
+
+/* Write [off, off+len) with off <= *size: the in-file case. */
+static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
+			  size_t len, off_t off)
+{
+	uint8_t *span = span_scratch();
+	uint8_t plain[BLOCK_SIZE];
+	uint64_t first, last;
+	off_t end = off + (off_t)len;
+	size_t pos = 0, disk_len = 0;
+	int rc;
+
+	if (!span)
+		return -ENOMEM;
+	layout_block_range(off, len, &first, &last);
+	for (uint64_t i = first; i <= last; i++) {
+		off_t bstart = (off_t)i * BLOCK_SIZE;
+		size_t old = block_len(*size, i);
+		size_t from = i == first ? (size_t)(off - bstart) : 0;
+		size_t to = end - bstart >= BLOCK_SIZE ? BLOCK_SIZE : (size_t)(end - bstart);
+		size_t blen = to > old ? to : old;
+		uint8_t *sealed = span + disk_len;
+
+		if (from > 0 || to < old) {
+			rc = read_block(fd, fk, *size, i, plain);
+			if (rc < 0)
+				return rc;
+			memcpy(plain + from, buf + pos, to - from);
+			block_seal(fk, i, plain, blen, sealed);
+		} else {
+			block_seal(fk, i, buf + pos, blen, sealed);
+		}
+		pos += to - from;
+		disk_len += blen + BLOCK_OVERHEAD;
+	}
+	rc = pwrite_full(fd, span, disk_len, layout_block_offset(first));
+	if (rc < 0)
+		return rc;
+	if (end > *size)
+		*size = end;
+	return (ssize_t)len;
+}
+
+/* Grow the file with sealed zeros up to newsize. */
+static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
+{
+	while (*size < newsize) {
+		size_t chunk = sizeof(zeros);
+		ssize_t n;
+
+		if ((off_t)chunk > newsize - *size)
+			chunk = (size_t)(newsize - *size);
+		n = write_span(fd, fk, size, zeros, chunk, *size);
+		if (n < 0)
+			return (int)n;
+	}
+	return 0;
+}
+
+ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf,
+		     size_t len, off_t off)
+{
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if (len > FILEIO_MAX_IO || off < 0)
+		return -EINVAL;
+	if (off > *size) {
+		rc = extend(fd, fk, size, off);
+		if (rc < 0)
+			return rc;
+	}
+	return write_span(fd, fk, size, buf, len, off);
+}
+
+int fileio_truncate(int fd, const struct filekey *fk, off_t *size, off_t newsize)
+{
+	uint8_t plain[BLOCK_SIZE], sealed[BLOCK_DISK];
+	uint64_t index = (uint64_t)(newsize / BLOCK_SIZE);
+	size_t keep = (size_t)(newsize % BLOCK_SIZE);
+	int rc;
+
+	if (newsize < 0)
+		return -EINVAL;
+	if (newsize >= *size)
+		return extend(fd, fk, size, newsize);
+	if (keep) {
+		rc = read_block(fd, fk, *size, index, plain);
+		if (rc < 0)
+			return rc;
+		block_seal(fk, index, plain, keep, sealed);
+		rc = pwrite_full(fd, sealed, keep + BLOCK_OVERHEAD, layout_block_offset(index));
+		if (rc < 0)
+			return rc;
+	}
+	if (ftruncate(fd, layout_backing_size(newsize)) < 0)
+		return -errno;
+	*size = newsize;
+	return 0;
+}

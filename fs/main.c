@@ -1,0 +1,230 @@
+/* main.c - ekycfs's entry point: parse, load keys, open the store, sweep,
+ * mount and serve; or sweep offline; or write a key file. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "config.h"
+#include "crypto.h"
+#include "fuse_ops.h"
+#include "store.h"
+#include "vfs.h"
+
+#define EXIT_USAGE 2
+
+/* Everything one run owns, released in reverse by run_release(). */
+struct run {
+	struct cli cli;
+	struct config cfg;
+	struct keys *keys;
+	struct store store;
+	struct audit *audit;
+	struct vfs *vfs;
+	char err[CONFIG_ERR_LEN];
+};
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "ekycfs: %s\n", msg);
+	return EXIT_FAILURE;
+}
+
+static int load_keys(struct run *r)
+{
+	if (!r->cfg.key_file) {
+		r->keys = keys_generate();
+		return r->keys ? 0 : -ENOMEM;
+	}
+	return keys_load_file(r->cfg.key_file, &r->keys, r->err, sizeof(r->err));
+}
+
+/* The mountpoint must be a directory nothing is mounted on yet. */
+static int check_mountpoint(struct run *r)
+{
+	char parent[PATH_MAX];
+	struct stat st, pst;
+	const char *mp = r->cli.mountpoint;
+
+	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(r->err, sizeof(r->err), "mountpoint %s: %s", mp,
+			 errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		return -ENOTDIR;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", mp);
+	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino)) {
+		snprintf(r->err, sizeof(r->err), "mountpoint %s is busy (something is mounted there)",
+			 mp);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int open_all(struct run *r, enum store_mode mode)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	rc = store_open(&r->store, r->cli.store, &r->cfg, r->keys, !r->cfg.key_file, mode, r->err,
+			sizeof(r->err));
+	if (rc < 0)
+		return rc;
+	if (r->cfg.audit_log)
+		snprintf(path, sizeof(path), "%s", r->cfg.audit_log);
+	else
+		snprintf(path, sizeof(path), "%s/%s", r->cli.store, STORE_AUDIT);
+	r->audit = audit_open(path, &rc);
+	if (!r->audit) {
+		snprintf(r->err, sizeof(r->err), "audit log %.300s: %s", path, strerror(-rc));
+		return rc;
+	}
+	r->vfs = vfs_new(&r->cfg, &r->store, r->keys, r->audit, clock_realtime, NULL, &rc);
+	if (!r->vfs) {
+		snprintf(r->err, sizeof(r->err), "cannot set up: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static void run_release(struct run *r)
+{
+	vfs_free(r->vfs);
+	audit_close(r->audit);
+	store_close(&r->store);
+	keys_free(r->keys);
+	config_release(&r->cfg);
+}
+
+static struct fuse_session *make_session(struct run *r)
+{
+	char opts[sizeof(r->cli.fuse_opts) + 128];
+	char name[] = "ekycfs", dash_o[] = "-o", dash_d[] = "-d";
+	char *argv[5];
+	int argc = 0;
+	struct fuse_args args;
+	struct fuse_session *se;
+
+	snprintf(opts, sizeof(opts), "fsname=ekycfs,subtype=ekycfs,default_permissions%s%s",
+		 r->cli.fuse_opts[0] ? "," : "", r->cli.fuse_opts);
+	argv[argc++] = name;
+	argv[argc++] = dash_o;
+	argv[argc++] = opts;
+	if (r->cli.debug)
+		argv[argc++] = dash_d;
+	argv[argc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	se = fuse_session_new(&args, &ekycfs_ops, sizeof(ekycfs_ops), r->vfs);
+	fuse_opt_free_args(&args);
+	return se;
+}
+
+static int serve(struct run *r)
+{
+	struct fuse_notify_ctx nctx;
+	struct vfs_notify notify;
+	struct fuse_loop_config *lc;
+	struct fuse_session *se = make_session(r);
+	int rc = EXIT_FAILURE;
+
+	if (!se)
+		return fail("bad FUSE options (see --help)");
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, r->cli.mountpoint) != 0) {
+		fprintf(stderr, "ekycfs: cannot mount on %s\n", r->cli.mountpoint);
+		goto out_signals;
+	}
+	/* Threads start after the fork of daemonizing. */
+	if (fuse_daemonize(r->cli.foreground) != 0)
+		goto out_unmount;
+	nctx = (struct fuse_notify_ctx){se, r->vfs};
+	fuse_ops_notify(&nctx, &notify);
+	if (vfs_start(r->vfs, &notify) < 0)
+		goto out_unmount;
+	lc = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	rc = (r->cli.single_thread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc)) == 0
+		     ? EXIT_SUCCESS
+		     : EXIT_FAILURE;
+	fuse_loop_cfg_destroy(lc);
+	vfs_stop(r->vfs);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return rc;
+}
+
+static int do_genkey(const char *path)
+{
+	int rc = keys_write_file(path);
+
+	if (rc == -EEXIST)
+		fprintf(stderr, "ekycfs: %s exists; refusing to overwrite it\n", path);
+	else if (rc < 0)
+		fprintf(stderr, "ekycfs: %s: %s\n", path, strerror(-rc));
+	return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int do_sweep(struct run *r)
+{
+	const struct vfs_stats *s;
+
+	if (open_all(r, STORE_SWEEP) < 0 || vfs_sweep(r->vfs, false) < 0)
+		return fail(r->err);
+	s = vfs_stats(r->vfs);
+	printf("ekycfs: swept %s: %llu shredded (%llu bytes), %llu invalid stamps\n",
+	       r->cli.store, (unsigned long long)s->shreds, (unsigned long long)s->shred_bytes,
+	       (unsigned long long)s->invalid_stamps);
+	return EXIT_SUCCESS;
+}
+
+static int do_mount(struct run *r)
+{
+	if (check_mountpoint(r) < 0 || open_all(r, STORE_MOUNT) < 0)
+		return fail(r->err);
+	/* What expired while unmounted is shredded before anything is served. */
+	if (vfs_sweep(r->vfs, true) < 0)
+		return fail("sweep failed");
+	return serve(r);
+}
+
+int main(int argc, char **argv)
+{
+	struct run r = {0};
+	int rc;
+
+	config_init(&r.cfg);
+	if (cli_parse(argc, argv, &r.cli, &r.cfg, r.err, sizeof(r.err)) < 0) {
+		fprintf(stderr, "ekycfs: %s\n", r.err);
+		config_release(&r.cfg);
+		return EXIT_USAGE;
+	}
+	if (r.cli.action == CLI_HELP || r.cli.action == CLI_VERSION) {
+		fputs(r.cli.action == CLI_HELP ? cli_usage() : "ekycfs " EKYCFS_VERSION "\n", stdout);
+		config_release(&r.cfg);
+		return EXIT_SUCCESS;
+	}
+	if (crypto_setup() < 0) {
+		config_release(&r.cfg);
+		return fail("cannot initialise libsodium");
+	}
+	if (r.cli.action == CLI_GENKEY) {
+		config_release(&r.cfg);
+		return do_genkey(r.cli.keyfile);
+	}
+	if (load_keys(&r) < 0) {
+		rc = fail(r.err[0] ? r.err : "cannot make a key");
+	} else {
+		rc = r.cli.action == CLI_SWEEP ? do_sweep(&r) : do_mount(&r);
+	}
+	run_release(&r);
+	return rc;
+}

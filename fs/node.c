@@ -1,0 +1,499 @@
+/* node.c - the core's inode table: backing inodes the kernel or the core
+ * holds, their stamps in memory, and the name codec glue for directories. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "vfs_internal.h"
+
+#define DIR_STAMP_LAG (NSEC_PER_SEC) /* a dir stamp on disk may lag 1 s */
+
+int64_t vfs_now(struct vfs *v)
+{
+	return v->clock(v->clock_arg);
+}
+
+int64_t vfs_ttl(struct vfs *v, int zone)
+{
+	return config_zone_ttl(v->cfg, (size_t)zone);
+}
+
+void node_path(const struct node *n, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", n->fd);
+}
+
+int node_table_init(struct vfs *v)
+{
+	v->nbuckets = 1024;
+	v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
+	return v->buckets ? 0 : -ENOMEM;
+}
+
+static size_t bucket_of(const struct vfs *v, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 20) & (v->nbuckets - 1);
+}
+
+static void table_grow_locked(struct vfs *v)
+{
+	size_t nb = v->nbuckets * 2;
+	struct node **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return; /* chains just get longer */
+	for (size_t i = 0; i < v->nbuckets; i++) {
+		struct node *n = v->buckets[i], *next;
+
+		for (; n; n = next) {
+			size_t j = (size_t)((n->ino * 0x9e3779b97f4a7c15ULL) >> 20) & (nb - 1);
+
+			next = n->hnext;
+			n->hnext = b[j];
+			b[j] = n;
+		}
+	}
+	free(v->buckets);
+	v->buckets = b;
+	v->nbuckets = nb;
+}
+
+static struct node *find_locked(struct vfs *v, uint64_t ino)
+{
+	struct node *n = v->buckets[bucket_of(v, ino)];
+
+	while (n && n->ino != ino)
+		n = n->hnext;
+	return n;
+}
+
+static void insert_locked(struct vfs *v, struct node *n)
+{
+	size_t b;
+
+	if (v->nnodes >= v->nbuckets)
+		table_grow_locked(v);
+	b = bucket_of(v, n->ino);
+	n->hnext = v->buckets[b];
+	v->buckets[b] = n;
+	n->in_table = true;
+	v->nnodes++;
+}
+
+static void remove_locked(struct vfs *v, struct node *n)
+{
+	struct node **pp = &v->buckets[bucket_of(v, n->ino)];
+
+	if (!n->in_table)
+		return;
+	while (*pp && *pp != n)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = n->hnext;
+	n->in_table = false;
+	v->nnodes--;
+}
+
+static void node_destroy(struct vfs *v, struct node *n)
+{
+	if (n->stamp_dirty)
+		node_flush_stamp(v, n);
+	if (n->fd >= 0)
+		close(n->fd);
+	if (n->data_fd >= 0)
+		close(n->data_fd);
+	filekey_free(n->fk);
+	free(n->bname);
+	pthread_mutex_destroy(&n->mu);
+	pthread_rwlock_destroy(&n->io);
+	free(n);
+}
+
+/* Drop a core reference; frees the node when nobody holds it. Takes and
+ * releases vfs->lock; recurses up the parent chain iteratively. */
+void node_put(struct vfs *v, struct node *n)
+{
+	while (n) {
+		struct node *parent = NULL;
+
+		pthread_mutex_lock(&v->lock);
+		if (--n->refs > 0 || n->nlookup > 0 || n->zone_root || n == &v->root) {
+			pthread_mutex_unlock(&v->lock);
+			return;
+		}
+		remove_locked(v, n);
+		parent = n->parent;
+		pthread_mutex_unlock(&v->lock);
+		node_destroy(v, n);
+		n = parent;
+	}
+}
+
+void node_ref(struct vfs *v, struct node *n)
+{
+	pthread_mutex_lock(&v->lock);
+	n->refs++;
+	pthread_mutex_unlock(&v->lock);
+}
+
+struct node *node_find(struct vfs *v, uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&v->lock);
+	n = find_locked(v, ino);
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&v->lock);
+	return n;
+}
+
+static int read_stamp_path(struct vfs *v, const char *path, uint64_t ino, struct stamp *s)
+{
+	uint8_t raw[STAMP_BYTES + 1];
+	ssize_t len = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
+
+	if (len < 0)
+		return errno == ENODATA ? -EBADMSG : -errno;
+	return stamp_open(v->keys, raw, (size_t)len, ino, s);
+}
+
+static void set_deadline_locked(struct vfs *v, struct node *n)
+{
+	if (n->zone_root)
+		n->deadline = INT64_MAX;
+	else if (!n->stamp_valid)
+		n->deadline = INT64_MIN;
+	else
+		n->deadline = expiry_deadline(n->stamp.mtime, vfs_ttl(v, n->zone));
+}
+
+int node_load_stamp(struct vfs *v, struct node *n)
+{
+	char path[64];
+	struct stamp s;
+	int rc;
+
+	if (n->zone_root || n == &v->root)
+		return 0;
+	node_path(n, path, sizeof(path));
+	pthread_mutex_lock(&n->mu);
+	if (n->stamp_dirty) {
+		pthread_mutex_unlock(&n->mu);
+		return 0;
+	}
+	rc = read_stamp_path(v, path, n->ino, &s);
+	if (rc == 0) {
+		n->stamp = s;
+		n->stamp_valid = true;
+		n->disk_mtime = s.mtime;
+	} else if (rc == -EBADMSG) {
+		if (n->stamp_valid)
+			__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
+		n->stamp_valid = false;
+	}
+	set_deadline_locked(v, n);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+int64_t node_deadline(struct node *n)
+{
+	int64_t d;
+
+	pthread_mutex_lock(&n->mu);
+	d = n->deadline;
+	pthread_mutex_unlock(&n->mu);
+	return d;
+}
+
+static int flush_locked(struct vfs *v, struct node *n)
+{
+	char path[64];
+	uint8_t raw[STAMP_BYTES];
+
+	if (!n->stamp_dirty || !n->stamp_valid)
+		return 0;
+	stamp_seal(v->keys, &n->stamp, n->ino, raw);
+	node_path(n, path, sizeof(path));
+	if (setxattr(path, STAMP_XATTR, raw, sizeof(raw), 0) < 0)
+		return -errno;
+	n->stamp_dirty = false;
+	n->disk_mtime = n->stamp.mtime;
+	return 0;
+}
+
+int node_flush_stamp(struct vfs *v, struct node *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&n->mu);
+	rc = flush_locked(v, n);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+void node_touch(struct vfs *v, struct node *n, int64_t now)
+{
+	pthread_mutex_lock(&n->mu);
+	if (n->stamp_valid && now > n->stamp.mtime) {
+		n->stamp.mtime = now;
+		n->stamp_dirty = true;
+		set_deadline_locked(v, n);
+	}
+	pthread_mutex_unlock(&n->mu);
+}
+
+void node_dir_touch(struct vfs *v, struct node *n, int64_t now)
+{
+	if (n->zone_root || n == &v->root)
+		return;
+	pthread_mutex_lock(&n->mu);
+	if (n->stamp_valid && now > n->stamp.mtime) {
+		n->stamp.mtime = now;
+		n->stamp_dirty = true;
+		set_deadline_locked(v, n);
+		if (now - n->disk_mtime >= DIR_STAMP_LAG)
+			flush_locked(v, n);
+	}
+	pthread_mutex_unlock(&n->mu);
+}
+
+int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadline)
+{
+	int64_t d;
+	bool dead;
+
+	if (n == &v->root || n->zone_root) {
+		*deadline = INT64_MAX;
+		return 0;
+	}
+	node_load_stamp(v, n);
+	pthread_mutex_lock(&v->lock);
+	dead = n->dead;
+	pthread_mutex_unlock(&v->lock);
+	d = node_deadline(n);
+	*deadline = d;
+	if (dead)
+		return -ENOENT;
+	if (now < d)
+		return 0;
+	/* A directory outlives its deadline while it holds a live entry. */
+	if (n->kind == STAMP_DIR && d != INT64_MIN && vfs_dir_has_live(v, n->fd, now, n->zone)) {
+		*deadline = now + NSEC_PER_SEC;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int node_stat(struct vfs *v, struct node *n, struct stat *st)
+{
+	static const mode_t type[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
+				      [STAMP_FIFO] = S_IFIFO, [STAMP_DIR] = S_IFDIR};
+	off_t size;
+
+	if (fstat(n->fd, st) < 0)
+		return -errno;
+	if (n->kind == STAMP_DIR || n == &v->root)
+		return 0;
+	st->st_mode = (st->st_mode & 07777) | type[n->kind];
+	pthread_rwlock_rdlock(&n->io);
+	size = n->opens ? n->size : layout_plain_size(st->st_size);
+	pthread_rwlock_unlock(&n->io);
+	st->st_size = size < 0 ? 0 : size;
+	return 0;
+}
+
+/* A new node for backing entry bname in parent; not yet in the table. */
+static struct node *node_alloc(struct vfs *v, struct node *parent, const char *bname,
+			       const struct stat *sb, int *err)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	int flags = S_ISDIR(sb->st_mode) ? O_RDONLY | O_DIRECTORY : O_PATH;
+	struct stat check;
+
+	if (!n) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino) {
+		*err = n->fd < 0 ? -errno : -ENOENT;
+		if (n->fd >= 0)
+			close(n->fd);
+		free(n);
+		return NULL;
+	}
+	n->ino = sb->st_ino;
+	n->zone = parent->zone;
+	n->data_fd = -1;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_rwlock_init(&n->io, NULL);
+	if (node_load_stamp(v, n) == 0)
+		n->kind = n->stamp.kind;
+	else
+		n->kind = S_ISDIR(sb->st_mode) ? STAMP_DIR : STAMP_REG;
+	if (n->kind == STAMP_DIR && !S_ISDIR(sb->st_mode))
+		n->stamp_valid = false, n->kind = STAMP_REG, n->deadline = INT64_MIN;
+	if (n->kind == STAMP_DIR) {
+		n->bname = strdup(bname);
+		if (!n->bname) {
+			*err = -ENOMEM;
+			n->fd = (close(n->fd), -1);
+			node_destroy(v, n);
+			return NULL;
+		}
+	}
+	return n;
+}
+
+struct node *node_get(struct vfs *v, struct node *parent, const char *bname,
+		      const struct stat *sb, int *err)
+{
+	struct node *n = node_find(v, sb->st_ino), *fresh;
+
+	if (n)
+		return n;
+	fresh = node_alloc(v, parent, bname, sb, err);
+	if (!fresh)
+		return NULL;
+	pthread_mutex_lock(&v->lock);
+	n = find_locked(v, sb->st_ino);
+	if (n) {
+		n->refs++;
+	} else {
+		n = fresh;
+		fresh = NULL;
+		n->refs = 1;
+		if (n->kind == STAMP_DIR) {
+			n->parent = parent;
+			parent->refs++;
+		}
+		insert_locked(v, n);
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (fresh)
+		node_destroy(v, fresh);
+	return n;
+}
+
+void node_move(struct vfs *v, struct node *n, struct node *parent, const char *bname)
+{
+	char *copy = strdup(bname);
+	struct node *old;
+
+	if (!copy)
+		return;
+	pthread_mutex_lock(&v->lock);
+	old = n->parent;
+	parent->refs++;
+	n->parent = parent;
+	free(n->bname);
+	n->bname = copy;
+	pthread_mutex_unlock(&v->lock);
+	node_put(v, old); /* the reference n held on its old parent */
+}
+
+void node_insert(struct vfs *v, struct node *n)
+{
+	pthread_mutex_lock(&v->lock);
+	if (!find_locked(v, n->ino))
+		insert_locked(v, n);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void node_mark_dead(struct vfs *v, struct node *n)
+{
+	pthread_mutex_lock(&v->lock);
+	n->dead = true;
+	pthread_mutex_unlock(&v->lock);
+}
+
+void node_table_free(struct vfs *v)
+{
+	for (size_t i = 0; i < v->nbuckets; i++) {
+		struct node *n = v->buckets[i], *next;
+
+		for (; n; n = next) {
+			next = n->hnext;
+			if (n->zone_root)
+				continue; /* owned by vfs->zones */
+			node_destroy(v, n);
+		}
+	}
+	free(v->buckets);
+	v->buckets = NULL;
+}
+
+/* ---- names ---- */
+
+int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *b)
+{
+	int len = names_encrypt(v->keys->names, dir->stamp.id, name, b->full, sizeof(b->full));
+
+	if (len < 0)
+		return len;
+	b->is_long = len > NAMES_SHORT_MAX;
+	if (b->is_long)
+		names_long_form(b->full, b->name, sizeof(b->name));
+	else
+		memcpy(b->name, b->full, (size_t)len + 1);
+	return 0;
+}
+
+int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, size_t outlen)
+{
+	char full[NAMES_ENCODED_MAX + 2], side[NAMES_LONG_LEN + sizeof(NAMES_LONG_SUFFIX)];
+	char check[NAMES_LONG_LEN + 1];
+	ssize_t len;
+	int fd;
+
+	if (!names_is_long(stored))
+		return names_decrypt(v->keys->names, dir->stamp.id, stored, out, outlen);
+	snprintf(side, sizeof(side), "%.*s%s", NAMES_LONG_LEN, stored, NAMES_LONG_SUFFIX);
+	fd = openat(dir->fd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -EBADMSG;
+	len = read(fd, full, sizeof(full) - 1);
+	close(fd);
+	if (len <= NAMES_SHORT_MAX || len > NAMES_ENCODED_MAX)
+		return -EBADMSG;
+	full[len] = '\0';
+	/* The sidecar must belong to this long form, or it names another. */
+	names_long_form(full, check, sizeof(check));
+	if (strcmp(check, stored) != 0)
+		return -EBADMSG;
+	return names_decrypt(v->keys->names, dir->stamp.id, full, out, outlen);
+}
+
+int vfs_write_sidecar(struct node *dir, const struct bname *b)
+{
+	char side[NAMES_LONG_LEN + sizeof(NAMES_LONG_SUFFIX)];
+	size_t len = strlen(b->full);
+	int fd, rc = 0;
+
+	snprintf(side, sizeof(side), "%.*s%s", NAMES_LONG_LEN, b->name, NAMES_LONG_SUFFIX);
+	fd = openat(dir->fd, side, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, b->full, len) != (ssize_t)len)
+		rc = -EIO;
+	close(fd);
+	return rc;
+}
+
+void vfs_remove_sidecar(struct node *dir, const char *stored)
+{
+	char side[NAMES_LONG_LEN + sizeof(NAMES_LONG_SUFFIX)];
+
+	if (!names_is_long(stored))
+		return;
+	snprintf(side, sizeof(side), "%.*s%s", NAMES_LONG_LEN, stored, NAMES_LONG_SUFFIX);
+	unlinkat(dir->fd, side, 0);
+}

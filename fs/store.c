@@ -1,0 +1,318 @@
+/* store.c - recognising, initialising and locking a STORE. Everything that
+ * could destroy data checks first that the directory is ours. */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+#define MARKER_MAX 1024
+
+struct marker {
+	int version;
+	bool ephemeral;
+	int cipher;
+	uint8_t check[KEY_CHECK_BYTES];
+};
+
+static int marker_parse(const char *text, struct marker *m)
+{
+	char mode[32] = "", cipher[32] = "", check[2 * KEY_CHECK_BYTES + 1] = "";
+	size_t len = 0;
+
+	if (sscanf(text, "ekycfs-store\nversion=%d\nkey_mode=%31[a-z]\ncipher=%31[a-z0-9]\n"
+			 "key_check=%64[0-9a-f]\n",
+		   &m->version, mode, cipher, check) != 4)
+		return -EINVAL;
+	m->ephemeral = strcmp(mode, "ephemeral") == 0;
+	if (!m->ephemeral && strcmp(mode, "keyfile") != 0)
+		return -EINVAL;
+	m->cipher = crypto_cipher_from_name(cipher);
+	if (m->cipher < 0)
+		return -EINVAL;
+	if (sodium_hex2bin(m->check, KEY_CHECK_BYTES, check, strlen(check), NULL, &len, NULL) ||
+	    len != KEY_CHECK_BYTES)
+		return -EINVAL;
+	return 0;
+}
+
+static int marker_read(int dirfd, struct marker *m)
+{
+	char text[MARKER_MAX];
+	ssize_t n;
+	int fd = openat(dirfd, STORE_MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	text[n] = '\0';
+	return marker_parse(text, m);
+}
+
+static int marker_write(int dirfd, const struct marker *m)
+{
+	char text[MARKER_MAX], hex[2 * KEY_CHECK_BYTES + 1];
+	int fd, n, rc = 0;
+
+	sodium_bin2hex(hex, sizeof(hex), m->check, KEY_CHECK_BYTES);
+	n = snprintf(text, sizeof(text),
+		     "ekycfs-store\nversion=%d\nkey_mode=%s\ncipher=%s\nkey_check=%s\n",
+		     m->version, m->ephemeral ? "ephemeral" : "keyfile",
+		     crypto_cipher_name(m->cipher), hex);
+	fd = openat(dirfd, STORE_MARKER ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	if (rc == 0 && renameat(dirfd, STORE_MARKER ".new", dirfd, STORE_MARKER) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(dirfd, STORE_MARKER ".new", 0);
+	return rc;
+}
+
+/* 1 if the directory holds nothing, 0 if it does, -errno. */
+static int dir_is_empty(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *d;
+	DIR *dp;
+	int empty = 1;
+
+	if (fd < 0)
+		return -errno;
+	dp = fdopendir(fd);
+	if (!dp) {
+		close(fd);
+		return -errno;
+	}
+	while ((d = readdir(dp))) {
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(dp);
+	return empty;
+}
+
+int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
+		     uint64_t *ino)
+{
+	char path[PATH_MAX];
+	uint8_t raw[STAMP_BYTES + 1];
+	struct stat sb;
+	ssize_t n;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	*ino = sb.st_ino;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	n = lgetxattr(path, STAMP_XATTR, raw, sizeof(raw));
+	if (n < 0)
+		return errno == ENODATA ? -EBADMSG : -errno;
+	return stamp_open(k, raw, (size_t)n, sb.st_ino, st);
+}
+
+int store_write_stamp(const struct keys *k, int fd, uint64_t ino, const struct stamp *st)
+{
+	uint8_t raw[STAMP_BYTES];
+
+	stamp_seal(k, st, ino, raw);
+	if (fsetxattr(fd, STAMP_XATTR, raw, sizeof(raw), 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Open zone i's directory, creating it and its stamp when missing; a zone
+ * whose stamp fails is reset: its contents cannot be named any more. */
+static int open_zone(struct store *s, const struct keys *k, const char *name, size_t i,
+		     enum store_mode mode)
+{
+	struct stat sb;
+	uint64_t ino;
+	int rc;
+
+	if (mode == STORE_MOUNT && mkdirat(s->fd, name, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	s->zone_fd[i] = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->zone_fd[i] < 0)
+		return errno == ENOENT && mode == STORE_SWEEP ? 0 : -errno;
+	rc = store_read_stamp(k, s->fd, name, &s->zone_stamp[i], &ino);
+	if (rc == 0 && s->zone_stamp[i].kind == STAMP_DIR && !s->destroy_all)
+		return 0;
+	if (rc < 0 && rc != -EBADMSG)
+		return rc;
+	s->zone_reset[i] = true;
+	if (mode == STORE_SWEEP)
+		return 0;
+	if (fstat(s->zone_fd[i], &sb) < 0)
+		return -errno;
+	s->zone_stamp[i].kind = STAMP_DIR;
+	crypto_random(s->zone_stamp[i].id, FILE_ID_BYTES);
+	s->zone_stamp[i].birth = s->zone_stamp[i].mtime = clock_realtime(NULL);
+	return store_write_stamp(k, s->zone_fd[i], sb.st_ino, &s->zone_stamp[i]);
+}
+
+static void store_init_fds(struct store *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = s->trash_fd = -1;
+	for (size_t i = 0; i < CONFIG_MAX_ZONES; i++)
+		s->zone_fd[i] = -1;
+}
+
+/* Decide from the marker (or its absence) what this open means. */
+static int check_marker(struct store *s, const struct keys *k, bool ephemeral,
+			enum store_mode mode, const char *path, char *err, size_t errlen)
+{
+	struct marker m = {0};
+	int rc = marker_read(s->fd, &m);
+
+	if (rc == -ENOENT) {
+		rc = dir_is_empty(s->fd);
+		if (rc < 0 || rc == 0 || mode == STORE_SWEEP) {
+			snprintf(err, errlen, "%s: not an ekycfs store (no %s marker)%s", path,
+				 STORE_MARKER, rc == 0 ? " and not empty; refusing to touch it" : "");
+			return -EINVAL;
+		}
+		s->created = true;
+		s->ephemeral = ephemeral;
+		s->cipher = crypto_best_cipher();
+		return 0;
+	}
+	if (rc < 0 || m.version != FORMAT_VERSION) {
+		snprintf(err, errlen, "%s: unreadable marker or unsupported format version", path);
+		return -EINVAL;
+	}
+	if (!crypto_cipher_usable(m.cipher)) {
+		snprintf(err, errlen, "%s: store cipher %s is not available on this CPU", path,
+			 crypto_cipher_name(m.cipher));
+		return -ENOTSUP;
+	}
+	s->cipher = m.cipher;
+	s->ephemeral = m.ephemeral;
+	if (m.ephemeral && !ephemeral) {
+		snprintf(err, errlen,
+			 "%s: store was made with an ephemeral key; it cannot take a key file "
+			 "(use a new, empty store)", path);
+		return -EINVAL;
+	}
+	if (!m.ephemeral && ephemeral) {
+		snprintf(err, errlen, "%s: store needs its key file (-o key_file=FILE)", path);
+		return -EINVAL;
+	}
+	if (m.ephemeral) {
+		s->destroy_all = true; /* the last mount's key is gone */
+		return 0;
+	}
+	uint8_t check[KEY_CHECK_BYTES];
+	keys_check_value(k, check);
+	if (!keys_check_equal(check, m.check)) {
+		snprintf(err, errlen, "%s: wrong key (the key file does not match this store)",
+			 path);
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+static int open_dir(const char *path, enum store_mode mode, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd;
+
+	if (mode == STORE_MOUNT && mkdir(path, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create store: %s", path, strerror(errno));
+		return -errno;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOTDIR || (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)))
+			snprintf(err, errlen, "%s: not a directory", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s: store is in use by another ekycfs", path);
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+int store_open(struct store *s, const char *path, const struct config *cfg, const struct keys *k,
+	       bool ephemeral, enum store_mode mode, char *err, size_t errlen)
+{
+	struct marker m = {0};
+	int rc;
+
+	store_init_fds(s);
+	rc = open_dir(path, mode, err, errlen);
+	if (rc < 0)
+		return rc;
+	s->fd = rc;
+	rc = check_marker(s, k, ephemeral, mode, path, err, errlen);
+	if (rc < 0)
+		goto out_close;
+	if (mode == STORE_MOUNT) {
+		m.version = FORMAT_VERSION;
+		m.ephemeral = s->ephemeral;
+		m.cipher = s->cipher;
+		keys_check_value(k, m.check);
+		if ((s->created || s->ephemeral) && (rc = marker_write(s->fd, &m)) < 0) {
+			snprintf(err, errlen, "%s: cannot write marker: %s", path, strerror(-rc));
+			goto out_close;
+		}
+		if (mkdirat(s->fd, STORE_TRASH, 0700) < 0 && errno != EEXIST) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: cannot create trash: %s", path, strerror(errno));
+			goto out_close;
+		}
+	}
+	s->trash_fd = openat(s->fd, STORE_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	s->nzones = cfg->nzones;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		rc = open_zone(s, k, cfg->zones[i].name, i, mode);
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: zone %s: %s", path, cfg->zones[i].name,
+				 strerror(-rc));
+			goto out_close;
+		}
+	}
+	return 0;
+out_close:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	for (size_t i = 0; i < CONFIG_MAX_ZONES; i++) {
+		if (s->zone_fd[i] >= 0)
+			close(s->zone_fd[i]);
+		s->zone_fd[i] = -1;
+	}
+	if (s->trash_fd >= 0)
+		close(s->trash_fd);
+	if (s->fd >= 0)
+		close(s->fd); /* releases the flock */
+	s->trash_fd = s->fd = -1;
+}

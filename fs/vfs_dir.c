@@ -1,0 +1,261 @@
+/* vfs_dir.c - listing directories (names decrypted, vanished entries left
+ * out) and the extended attributes seen through the mount. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "vfs_internal.h"
+
+#define USER_PREFIX "user."
+#define PRIVATE_PREFIX "user.ekycfs."
+#define BACKING_USER "user.u." /* user.NAME is kept as user.u.NAME */
+
+int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh)
+{
+	struct dirhandle *d;
+	int64_t deadline;
+	int fd, rc;
+
+	if (n != &v->root && n->kind != STAMP_DIR)
+		return -ENOTDIR;
+	rc = node_check_live(v, n, vfs_now(v), &deadline);
+	if (rc < 0)
+		return rc;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	if (n != &v->root) {
+		fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		d->dp = fd < 0 ? NULL : fdopendir(fd);
+		if (!d->dp) {
+			rc = -errno;
+			if (fd >= 0)
+				close(fd);
+			free(d);
+			return rc;
+		}
+	}
+	node_ref(v, n);
+	d->n = n;
+	*dh = d;
+	return 0;
+}
+
+static int readdir_root(struct vfs *v, off_t off, vfs_emit_fn emit, void *arg)
+{
+	struct stat st = {.st_mode = S_IFDIR};
+
+	for (off_t i = off; i < (off_t)v->cfg->nzones + 2; i++) {
+		const char *name = i == 0 ? "." : i == 1 ? ".." : v->cfg->zones[i - 2].name;
+
+		st.st_ino = i < 2 ? 1 : v->zones[i - 2]->ino;
+		if (emit(arg, name, &st, i + 1))
+			break;
+	}
+	return 0;
+}
+
+/* Is the backing entry stored in dir live at now? Uses the in-memory
+ * stamp of a node the core holds, else the one on disk. */
+static bool entry_live(struct vfs *v, struct node *dir, const char *stored, uint64_t ino,
+		       int64_t now, uint8_t *kind)
+{
+	struct node *n = node_find(v, ino);
+	struct stamp s;
+	uint64_t sino;
+	int64_t deadline;
+	bool live;
+
+	if (n) {
+		live = node_check_live(v, n, now, &deadline) == 0;
+		*kind = n->kind;
+		node_put(v, n);
+		return live;
+	}
+	if (store_read_stamp(v->keys, dir->fd, stored, &s, &sino) < 0)
+		return false;
+	*kind = s.kind;
+	if (!expiry_passed(true, s.mtime, vfs_ttl(v, dir->zone), now))
+		return true;
+	return s.kind == STAMP_DIR && vfs_dir_has_live_at(v, dir->fd, stored, now, dir->zone);
+}
+
+int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit, void *arg)
+{
+	static const mode_t types[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
+				       [STAMP_FIFO] = S_IFIFO, [STAMP_DIR] = S_IFDIR};
+	char plain[NAMES_PLAIN_MAX + 1];
+	int64_t now = vfs_now(v);
+	DIR *dp = dh->dp;
+	struct dirent *d;
+
+	if (dh->n == &v->root)
+		return readdir_root(v, off, emit, arg);
+	if (off != dh->pos)
+		seekdir(dp, off);
+	for (;;) {
+		struct stat st = {0};
+		uint8_t kind = STAMP_REG;
+		long here = telldir(dp);
+
+		errno = 0;
+		d = readdir(dp);
+		if (!d)
+			return errno ? -errno : 0;
+		dh->pos = telldir(dp);
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) {
+			st.st_mode = S_IFDIR;
+			strcpy(plain, d->d_name);
+		} else if (names_is_sidecar(d->d_name) ||
+			   vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0 ||
+			   !entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
+			continue; /* ours, foreign or moved, or vanished */
+		} else {
+			st.st_mode = types[kind];
+		}
+		st.st_ino = d->d_ino;
+		if (emit(arg, plain, &st, dh->pos)) {
+			seekdir(dp, here);
+			dh->pos = here;
+			return 0;
+		}
+	}
+}
+
+int vfs_releasedir(struct vfs *v, struct dirhandle *dh)
+{
+	if (dh->dp)
+		closedir(dh->dp);
+	node_put(v, dh->n);
+	free(dh);
+	return 0;
+}
+
+/* ---- extended attributes ---- */
+
+static int backing_name(const char *name, char *out, size_t len)
+{
+	if (strncmp(name, USER_PREFIX, strlen(USER_PREFIX)) != 0)
+		return -EOPNOTSUPP;
+	if (strncmp(name, PRIVATE_PREFIX, strlen(PRIVATE_PREFIX)) == 0)
+		return -EPERM;
+	if ((size_t)snprintf(out, len, "%s%s", BACKING_USER, name + strlen(USER_PREFIX)) >= len)
+		return -ERANGE;
+	return 0;
+}
+
+static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len)
+{
+	int64_t deadline;
+	int rc = node_check_live(v, n, vfs_now(v), &deadline);
+
+	if (rc < 0)
+		return rc;
+	if (n == &v->root)
+		return -EPERM;
+	node_path(n, path, len);
+	return 0;
+}
+
+int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value,
+		 size_t size, int flags)
+{
+	char path[64], bname[XATTR_NAME_MAX + 16];
+	int rc = xattr_target(v, n, path, sizeof(path));
+
+	if (rc == 0)
+		rc = backing_name(name, bname, sizeof(bname));
+	if (rc < 0)
+		return rc;
+	return setxattr(path, bname, value, size, flags) < 0 ? -errno : 0;
+}
+
+/* user.ekycfs.expires: the deadline as RFC 3339 UTC. */
+static ssize_t get_expires(struct vfs *v, struct node *n, void *value, size_t size)
+{
+	char text[32];
+	int64_t deadline;
+	size_t len;
+
+	if (n == &v->root || n->zone_root)
+		return -ENODATA; /* never expires */
+	if (node_check_live(v, n, vfs_now(v), &deadline) < 0)
+		return -ENOENT;
+	format_rfc3339(node_deadline(n), text, sizeof(text));
+	len = strlen(text);
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(value, text, len);
+	return (ssize_t)len;
+}
+
+ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *value, size_t size)
+{
+	char path[64], bname[XATTR_NAME_MAX + 16];
+	ssize_t len;
+	int rc;
+
+	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
+		return get_expires(v, n, value, size);
+	rc = xattr_target(v, n, path, sizeof(path));
+	if (rc == 0)
+		rc = backing_name(name, bname, sizeof(bname));
+	if (rc == -EPERM || rc == -EOPNOTSUPP)
+		return -ENODATA;
+	if (rc < 0)
+		return rc;
+	len = getxattr(path, bname, value, size);
+	return len < 0 ? -errno : len;
+}
+
+ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
+{
+	char path[64], raw[XATTR_LIST_MAX];
+	size_t plen = strlen(BACKING_USER), out = 0;
+	ssize_t len;
+	int rc = xattr_target(v, n, path, sizeof(path));
+
+	if (rc < 0)
+		return rc == -EPERM ? 0 : rc;
+	len = listxattr(path, raw, sizeof(raw));
+	if (len < 0)
+		return -errno;
+	/* Only the user's own; the stamp and user.ekycfs.expires stay out
+	 * so that cp -a and rsync -X do not try to copy them. */
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(raw + i) + 1) {
+		const char *name = raw + i;
+		size_t need;
+
+		if (strncmp(name, BACKING_USER, plen) != 0)
+			continue;
+		need = strlen(USER_PREFIX) + strlen(name + plen) + 1;
+		if (size && out + need <= size)
+			snprintf(list + out, need, "%s%s", USER_PREFIX, name + plen);
+		else if (size)
+			return -ERANGE;
+		out += need;
+	}
+	return (ssize_t)out;
+}
+
+int vfs_removexattr(struct vfs *v, struct node *n, const char *name)
+{
+	char path[64], bname[XATTR_NAME_MAX + 16];
+	int rc;
+
+	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
+		return -EPERM;
+	rc = xattr_target(v, n, path, sizeof(path));
+	if (rc == 0)
+		rc = backing_name(name, bname, sizeof(bname));
+	if (rc < 0)
+		return rc;
+	return removexattr(path, bname) < 0 ? -errno : 0;
+}

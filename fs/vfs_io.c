@@ -1,0 +1,311 @@
+/* vfs_io.c - open content: per-inode keys and sizes while a file is open,
+ * encrypted reads and writes, stamps on change, setattr and readlink. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "layout.h"
+#include "vfs_internal.h"
+
+/* Open n's content for I/O (io write-locked by the caller): the backing
+ * file, its header checked against the stamp, and its key. */
+static int io_get_locked(struct vfs *v, struct node *n)
+{
+	struct file_header h;
+	char path[64];
+	int rc;
+
+	if (n->opens++ > 0)
+		return 0;
+	node_path(n, path, sizeof(path));
+	n->data_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (n->data_fd < 0) {
+		rc = -errno;
+		goto out_undo;
+	}
+	rc = fileio_read_header(n->data_fd, &h);
+	pthread_mutex_lock(&n->mu);
+	/* The stamp names this content: a header from elsewhere fails. */
+	if (rc == 0 && (!n->stamp_valid || h.type != n->stamp.kind ||
+			memcmp(h.file_id, n->stamp.id, FILE_ID_BYTES) != 0))
+		rc = -EIO;
+	pthread_mutex_unlock(&n->mu);
+	if (rc < 0)
+		goto out_close;
+	n->fk = filekey_new(v->keys, h.file_id, h.type, h.cipher);
+	n->size = fileio_size(n->data_fd);
+	if (!n->fk || n->size < 0) {
+		rc = n->fk ? -EIO : -ENOMEM;
+		filekey_free(n->fk);
+		n->fk = NULL;
+		goto out_close;
+	}
+	return 0;
+out_close:
+	close(n->data_fd);
+	n->data_fd = -1;
+out_undo:
+	n->opens--;
+	return rc;
+}
+
+/* Close n's content when the last user goes (io write-locked). Returns
+ * true when a deferred shred is now due. */
+static bool io_put_locked(struct vfs *v, struct node *n)
+{
+	if (--n->opens > 0)
+		return false;
+	node_flush_stamp(v, n);
+	close(n->data_fd);
+	n->data_fd = -1;
+	filekey_free(n->fk);
+	n->fk = NULL;
+	return n->unlinked;
+}
+
+/* Shred a file that was removed while open, now that it is closed. */
+static void shred_deferred(struct vfs *v, struct node *n)
+{
+	struct stamp s;
+	bool valid;
+
+	pthread_mutex_lock(&n->mu);
+	s = n->stamp;
+	valid = n->stamp_valid;
+	pthread_mutex_unlock(&n->mu);
+	vfs_submit_shred(v, n->trash, n->zone, &s, valid);
+	n->unlinked = false;
+}
+
+static bool expired_now(struct vfs *v, struct node *n)
+{
+	bool dead;
+
+	pthread_mutex_lock(&v->lock);
+	dead = n->dead;
+	pthread_mutex_unlock(&v->lock);
+	return dead || vfs_now(v) >= node_deadline(n);
+}
+
+static int handle_new(struct vfs *v, struct node *n, int flags, struct handle **h)
+{
+	struct handle *nh = calloc(1, sizeof(*nh));
+	int rc;
+
+	if (!nh)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(&n->io);
+	rc = io_get_locked(v, n);
+	if (rc == 0 && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+		rc = fileio_truncate(n->data_fd, n->fk, &n->size, 0);
+		if (rc == 0)
+			node_touch(v, n, vfs_now(v));
+		else
+			io_put_locked(v, n); /* just opened by name: not unlinked */
+	}
+	pthread_rwlock_unlock(&n->io);
+	if (rc < 0) {
+		free(nh);
+		return rc;
+	}
+	node_ref(v, n);
+	nh->n = n;
+	nh->append = flags & O_APPEND;
+	*h = nh;
+	return 0;
+}
+
+int vfs_open(struct vfs *v, struct node *n, int flags, struct handle **h)
+{
+	int64_t deadline;
+	int rc;
+
+	if (n == &v->root || n->kind == STAMP_DIR)
+		return -EISDIR;
+	rc = node_check_live(v, n, vfs_now(v), &deadline);
+	if (rc < 0)
+		return rc;
+	return handle_new(v, n, flags, h);
+}
+
+int vfs_create(struct vfs *v, struct node *parent, const char *name, mode_t mode, int flags,
+	       const struct vfs_caller *c, struct vfs_entry *e, struct handle **h)
+{
+	int rc = vfs_mknod(v, parent, name, (mode & 07777) | S_IFREG, c, e);
+
+	if (rc < 0)
+		return rc;
+	rc = handle_new(v, e->node, flags & ~O_TRUNC, h);
+	if (rc < 0) {
+		vfs_forget(v, e->node, 1);
+		vfs_unlink(v, parent, name);
+	}
+	return rc;
+}
+
+ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t off)
+{
+	struct node *n = h->n;
+	ssize_t rc;
+
+	pthread_rwlock_rdlock(&n->io);
+	if (expired_now(v, n))
+		rc = -ESTALE; /* vanished: an open handle returns no more data */
+	else
+		rc = fileio_read(n->data_fd, n->fk, n->size, buf, len, off);
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, off_t off)
+{
+	struct node *n = h->n;
+	ssize_t rc;
+
+	pthread_rwlock_wrlock(&n->io);
+	if (expired_now(v, n)) {
+		rc = -ESTALE;
+	} else {
+		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off);
+		if (rc > 0)
+			node_touch(v, n, vfs_now(v));
+	}
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+int vfs_flush(struct vfs *v, struct handle *h)
+{
+	return node_flush_stamp(v, h->n);
+}
+
+int vfs_fsync(struct vfs *v, struct handle *h, bool datasync)
+{
+	struct node *n = h->n;
+	int rc = node_flush_stamp(v, n);
+
+	pthread_rwlock_rdlock(&n->io);
+	/* fsync, not fdatasync, when the stamp xattr must reach the disk too. */
+	if (rc == 0 && (datasync ? fdatasync(n->data_fd) : fsync(n->data_fd)) < 0)
+		rc = -errno;
+	if (rc == 0 && datasync && fsync(n->data_fd) < 0)
+		rc = -errno;
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+int vfs_release(struct vfs *v, struct handle *h)
+{
+	struct node *n = h->n;
+	bool shred;
+
+	pthread_rwlock_wrlock(&n->io);
+	shred = io_put_locked(v, n);
+	pthread_rwlock_unlock(&n->io);
+	if (shred)
+		shred_deferred(v, n);
+	node_put(v, n);
+	free(h);
+	return 0;
+}
+
+int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len)
+{
+	ssize_t got;
+	int64_t deadline;
+	int rc;
+
+	if (n->kind != STAMP_SYMLINK)
+		return -EINVAL;
+	rc = node_check_live(v, n, vfs_now(v), &deadline);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&n->io);
+	rc = io_get_locked(v, n);
+	if (rc == 0) {
+		got = fileio_read(n->data_fd, n->fk, n->size, buf, len - 1, 0);
+		rc = got < 0 ? (int)got : 0;
+		if (got >= 0)
+			buf[got] = '\0';
+		io_put_locked(v, n); /* a symlink is never open elsewhere */
+	}
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+/* Truncate n to size, opening its content for the time it takes. */
+static int set_size(struct vfs *v, struct node *n, off_t size)
+{
+	int rc;
+
+	if (n->kind == STAMP_DIR)
+		return -EISDIR;
+	if (n->kind != STAMP_REG)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&n->io);
+	rc = io_get_locked(v, n);
+	if (rc == 0) {
+		if (expired_now(v, n))
+			rc = -ESTALE;
+		else
+			rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
+		if (rc == 0)
+			node_touch(v, n, vfs_now(v));
+		io_put_locked(v, n);
+	}
+	pthread_rwlock_unlock(&n->io);
+	return rc;
+}
+
+static int set_times(struct node *n, const struct stat *in, int to_set)
+{
+	struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+	char path[64];
+
+	if (to_set & VFS_SET_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & VFS_SET_ATIME)
+		ts[0] = in->st_atim;
+	if (to_set & VFS_SET_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & VFS_SET_MTIME)
+		ts[1] = in->st_mtim;
+	node_path(n, path, sizeof(path));
+	/* Only what users see changes; the trusted stamp stays as it is. */
+	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set,
+		struct stat *out, double *timeout)
+{
+	char path[64];
+	int64_t deadline;
+	int rc;
+
+	if (n == &v->root)
+		return -EPERM;
+	rc = node_check_live(v, n, vfs_now(v), &deadline);
+	if (rc < 0)
+		return rc;
+	node_path(n, path, sizeof(path));
+	if (to_set & VFS_SET_MODE && chmod(path, in->st_mode & 07777) < 0)
+		return -errno;
+	if (to_set & (VFS_SET_UID | VFS_SET_GID) &&
+	    fchownat(n->fd, "", to_set & VFS_SET_UID ? in->st_uid : (uid_t)-1,
+		     to_set & VFS_SET_GID ? in->st_gid : (gid_t)-1, AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (to_set & VFS_SET_SIZE && (rc = set_size(v, n, in->st_size)) < 0)
+		return rc;
+	if (to_set & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW) &&
+	    (rc = set_times(n, in, to_set)) < 0)
+		return rc;
+	return vfs_getattr(v, n, out, timeout);
+}

@@ -1,0 +1,148 @@
+/* vfs_internal.h - what the core's own files share: the mount-wide context,
+ * nodes and their table, and helpers for names, stamps and removal. Not
+ * for the FUSE edge, which sees only vfs.h. */
+#ifndef EKYCFS_VFS_INTERNAL_H
+#define EKYCFS_VFS_INTERNAL_H
+
+#include <pthread.h>
+
+#include "names.h"
+#include "reaper.h"
+#include "vfs.h"
+
+/* One backing inode the kernel or the core currently refers to. The FUSE
+ * inode number is the node's address (the root is vfs->root). */
+struct node {
+	struct node *hnext; /* table chain; vfs->lock */
+	uint64_t ino;       /* backing inode number, the table key */
+	int fd;             /* O_PATH for files, O_RDONLY|O_DIRECTORY for dirs */
+	uint64_t nlookup;   /* kernel references; vfs->lock */
+	uint32_t refs;      /* core references (handles, reaper items, calls); vfs->lock */
+	int zone;           /* zone index; -1 for the root */
+	uint8_t kind;       /* enum stamp_kind; 0 for the root */
+	bool zone_root;     /* zone directory: never expires, never freed */
+	bool in_table;      /* vfs->lock */
+	bool dead;          /* vanished or removed: handles get ESTALE; vfs->lock */
+
+	/* directories: where the node sits, for re-checks; vfs->lock */
+	struct node *parent; /* counted reference, NULL for zone roots */
+	char *bname;         /* backing name in parent */
+
+	/* trusted stamp in memory; mu */
+	pthread_mutex_t mu;
+	struct stamp stamp;
+	bool stamp_valid;
+	bool stamp_dirty;  /* newer than the xattr on disk */
+	int64_t deadline;  /* ns; INT64_MAX for zone roots */
+	int64_t disk_mtime;
+
+	/* open content; io (write-locked to change, read-locked to read) */
+	pthread_rwlock_t io;
+	int data_fd;         /* O_RDWR while opens > 0, else -1 */
+	struct filekey *fk;  /* while opens > 0 */
+	off_t size;          /* plain size while opens > 0 */
+	unsigned opens;
+	bool unlinked;       /* removed by a user while open: shred at last close */
+	char trash[33];      /* its name in the trash */
+};
+
+struct handle {
+	struct node *n;
+	bool append;
+};
+
+struct dirhandle {
+	struct node *n;
+	void *dp; /* DIR *, NULL for the root */
+	off_t pos;
+};
+
+struct vfs {
+	const struct config *cfg;
+	struct store *store;
+	const struct keys *keys;
+	struct audit *audit;
+	clock_fn clock;
+	void *clock_arg;
+	struct reaper *reaper;
+	struct shredder *shredder;
+	struct vfs_notify notify;
+	double timeout; /* longest kernel cache time, seconds */
+	bool as_root;   /* running as root: chown new entries to the caller */
+
+	pthread_mutex_t lock;
+	struct node **buckets; /* lock */
+	size_t nbuckets, nnodes; /* lock */
+	struct node root;
+	struct node *zones[CONFIG_MAX_ZONES];
+	struct vfs_stats stats; /* atomics */
+};
+
+/* Encoded names: the backing name (short or long form) and, for a long
+ * one, the full encoded form kept in its sidecar. */
+struct bname {
+	char name[NAMES_ENCODED_MAX + 1]; /* what is stored in the directory */
+	char full[NAMES_ENCODED_MAX + 1]; /* the full encoded form */
+	bool is_long;
+};
+
+int64_t vfs_now(struct vfs *v);
+int64_t vfs_ttl(struct vfs *v, int zone);
+
+/* node.c */
+int node_table_init(struct vfs *v);
+void node_table_free(struct vfs *v);
+/* Find or make the node of entry bname in parent (sb from fstatat), with
+ * one core reference. Returns NULL and *err on failure. */
+struct node *node_get(struct vfs *v, struct node *parent, const char *bname,
+		      const struct stat *sb, int *err);
+/* Find by backing inode with one core reference, or NULL. */
+struct node *node_find(struct vfs *v, uint64_t ino);
+void node_ref(struct vfs *v, struct node *n);
+/* Put a node made by the caller (a zone root) in the table. */
+void node_insert(struct vfs *v, struct node *n);
+void node_put(struct vfs *v, struct node *n);
+/* Point a directory node at (parent, bname) after a rename. */
+void node_move(struct vfs *v, struct node *n, struct node *parent, const char *bname);
+void node_mark_dead(struct vfs *v, struct node *n);
+/* Re-read the stamp from disk unless memory holds a newer one. */
+int node_load_stamp(struct vfs *v, struct node *n);
+/* Record a content change at now (memory only; flushed lazily). */
+void node_touch(struct vfs *v, struct node *n, int64_t now);
+/* Record that an entry was added to directory n. */
+void node_dir_touch(struct vfs *v, struct node *n, int64_t now);
+int node_flush_stamp(struct vfs *v, struct node *n);
+int64_t node_deadline(struct node *n);
+/* 0 when n is live at now (its deadline in *deadline), -ENOENT when it
+ * has vanished. Reloads the stamp. */
+int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadline);
+/* "/proc/self/fd/N" for n->fd. */
+void node_path(const struct node *n, char *buf, size_t len);
+int node_stat(struct vfs *v, struct node *n, struct stat *st);
+
+/* names */
+int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *b);
+/* Decode a backing name found in dir (reading a long form's sidecar). */
+int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, size_t outlen);
+int vfs_write_sidecar(struct node *dir, const struct bname *b);
+void vfs_remove_sidecar(struct node *dir, const char *stored);
+
+/* expire.c */
+void vfs_schedule(struct vfs *v, struct node *dir, const char *bname, int64_t deadline);
+void vfs_reap(void *ctx, struct reaper_item *item);
+void vfs_reaper_release(void *ctx, void *dir);
+/* Is dir (a backing dir fd) holding any live entry at now? */
+bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone);
+/* The same for the directory name inside dirfd. */
+bool vfs_dir_has_live_at(struct vfs *v, int dirfd, const char *name, int64_t now, int zone);
+/* Destroy what is left inside dir (entries that vanished). */
+int vfs_purge_dir(struct vfs *v, struct node *dir);
+/* Move a removed regular file (last name) to the trash and queue its
+ * shredding, or defer it to the last close when open. */
+int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why);
+void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s,
+	       bool valid, int64_t bytes);
+void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const struct stamp *s,
+		      bool valid);
+
+#endif
