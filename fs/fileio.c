@@ -240,6 +240,27 @@ ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *
 	return write_span(fd, fk, size, buf, len, off);
 }
 
+/* Overwrite the ciphertext a shrink releases with random bytes, so that
+ * the freed disk blocks hold nothing of the file. */
+static int wipe_tail(int fd, off_t from, off_t to)
+{
+	uint8_t *buf = span_scratch();
+
+	if (!buf)
+		return -ENOMEM;
+	while (from < to) {
+		size_t n = to - from > (off_t)FILEIO_MAX_IO ? FILEIO_MAX_IO : (size_t)(to - from);
+		int rc;
+
+		crypto_random(buf, n);
+		rc = pwrite_full(fd, buf, n, from);
+		if (rc < 0)
+			return rc;
+		from += (off_t)n;
+	}
+	return 0;
+}
+
 int fileio_truncate(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 {
 	uint8_t plain[BLOCK_SIZE], sealed[BLOCK_DISK];
@@ -260,6 +281,9 @@ int fileio_truncate(int fd, const struct filekey *fk, off_t *size, off_t newsize
 		if (rc < 0)
 			return rc;
 	}
+	rc = wipe_tail(fd, layout_backing_size(newsize), layout_backing_size(*size));
+	if (rc < 0)
+		return rc;
 	if (ftruncate(fd, layout_backing_size(newsize)) < 0)
 		return -errno;
 	*size = newsize;

@@ -300,7 +300,12 @@ int node_stat(struct vfs *v, struct node *n, struct stat *st)
 
 	if (fstat(n->fd, st) < 0)
 		return -errno;
-	if (n->kind == STAMP_DIR || n == &v->root)
+	if (n == &v->root) {
+		/* The root only lists zones; everyone may look. */
+		st->st_mode = S_IFDIR | 0755;
+		return 0;
+	}
+	if (n->kind == STAMP_DIR)
 		return 0;
 	st->st_mode = (st->st_mode & 07777) | type[n->kind];
 	pthread_rwlock_rdlock(&n->io);

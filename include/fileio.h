@@ -34,7 +34,8 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf,
 		     size_t len, off_t off);
 
-/* Set the plain size to newsize: shrinking reseals the new last block,
+/* Set the plain size to newsize: shrinking reseals the new last block and
+ * overwrites the released ciphertext with random bytes before truncating;
  * growing appends sealed zeros. Updates *size. Returns 0 or -errno. */
 __attribute__((warn_unused_result)) int fileio_truncate(int fd, const struct filekey *fk,
 							off_t *size, off_t newsize);
