@@ -65,8 +65,8 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
 	struct node *n = NULL;
 	char tname[33];
 	uint64_t ino = 0;
-	bool valid, deferred = false;
 	struct stat sb;
+	bool valid;
 
 	valid = store_read_stamp(v->keys, dirfd, bname, &s, &ino) == 0;
 	if (fstatat(dirfd, bname, &sb, AT_SYMLINK_NOFOLLOW) < 0)
@@ -78,20 +78,30 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
 		return -errno;
 	}
 	vfs_audit(v, why, zone, &s, valid, layout_plain_size(sb.st_size));
-	if (n && why == AUDIT_DELETED) {
-		pthread_rwlock_wrlock(&n->io);
-		if (n->opens > 0) {
-			n->unlinked = deferred = true;
-			memcpy(n->trash, tname, sizeof(tname));
-		}
-		pthread_rwlock_unlock(&n->io);
-	} else if (n) {
+	if (n && why != AUDIT_DELETED)
 		node_mark_dead(v, n); /* vanished: open handles stop too */
-	}
-	if (!deferred)
-		vfs_submit_shred(v, tname, zone, &s, valid);
+	vfs_dispose(v, why == AUDIT_DELETED ? n : NULL, tname, zone, &s, valid);
 	node_put(v, n);
 	return 0;
+}
+
+void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone,
+		 const struct stamp *s, bool valid)
+{
+	bool deferred = false;
+
+	if (n) {
+		node_unhash(v, n);
+		pthread_rwlock_wrlock(&n->io);
+		if (n->opens > 0) {
+			/* POSIX: who has it open keeps reading it until close. */
+			n->unlinked = deferred = true;
+			snprintf(n->trash, sizeof(n->trash), "%s", tname);
+		}
+		pthread_rwlock_unlock(&n->io);
+	}
+	if (!deferred)
+		vfs_submit_shred(v, tname, zone, s, valid);
 }
 
 int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why)

@@ -413,10 +413,20 @@ void node_insert(struct vfs *v, struct node *n)
 	pthread_mutex_unlock(&v->lock);
 }
 
+void node_unhash(struct vfs *v, struct node *n)
+{
+	pthread_mutex_lock(&v->lock);
+	if (!n->zone_root)
+		remove_locked(v, n);
+	pthread_mutex_unlock(&v->lock);
+}
+
 void node_mark_dead(struct vfs *v, struct node *n)
 {
 	pthread_mutex_lock(&v->lock);
 	n->dead = true;
+	if (!n->zone_root)
+		remove_locked(v, n); /* its inode number may be reused */
 	pthread_mutex_unlock(&v->lock);
 }
 

@@ -505,7 +505,7 @@ int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
 /* Keep the entry about to be replaced for shredding: a hard link in the
  * trash survives the rename, which stays atomic. */
 static int keep_victim(struct vfs *v, struct node *dir, const char *bname, char trash[33],
-		       struct stamp *s, bool *valid)
+		       struct stamp *s, bool *valid, uint64_t *victim_ino)
 {
 	uint64_t ino;
 	struct stat sb;
@@ -516,6 +516,7 @@ static int keep_victim(struct vfs *v, struct node *dir, const char *bname, char 
 	if (!S_ISREG(sb.st_mode) || sb.st_nlink > 1)
 		return 0;
 	*valid = store_read_stamp(v->keys, dir->fd, bname, s, &ino) == 0;
+	*victim_ino = sb.st_ino;
 	shred_random_name(trash);
 	if (linkat(dir->fd, bname, v->store->trash_fd, trash, 0) < 0)
 		return -errno;
@@ -530,6 +531,7 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 	struct stamp vs = {0};
 	bool vvalid = false;
 	char trash[33];
+	uint64_t kept_ino = 0;
 	int rc, kept;
 
 	if (parent == &v->root || newparent == &v->root)
@@ -551,7 +553,7 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 	if (parent == newparent && strcmp(ob.name, nb.name) == 0)
 		return 0;
 	kept = (flags & RENAME_NOREPLACE) ? 0 : keep_victim(v, newparent, nb.name, trash, &vs,
-							     &vvalid);
+							     &vvalid, &kept_ino);
 	if (kept < 0)
 		return kept;
 	if (nb.is_long && (rc = vfs_write_sidecar(newparent, &nb)) < 0)
@@ -561,8 +563,13 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 		goto out_unkeep;
 	}
 	vfs_remove_sidecar(parent, ob.name);
-	if (kept)
-		vfs_submit_shred(v, trash, newparent->zone, &vs, vvalid);
+	if (kept) {
+		struct node *victim = node_find(v, kept_ino);
+
+		vfs_audit(v, AUDIT_DELETED, newparent->zone, &vs, vvalid, -1);
+		vfs_dispose(v, victim, trash, newparent->zone, &vs, vvalid);
+		node_put(v, victim);
+	}
 	struct node *n = node_find(v, sb.st_ino);
 	if (n && n->kind == STAMP_DIR)
 		node_move(v, n, newparent, nb.name);

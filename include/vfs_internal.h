@@ -104,6 +104,10 @@ void node_insert(struct vfs *v, struct node *n);
 void node_put(struct vfs *v, struct node *n);
 /* Point a directory node at (parent, bname) after a rename. */
 void node_move(struct vfs *v, struct node *n, struct node *parent, const char *bname);
+/* Take n out of the table: its backing inode lost its last name, and the
+ * inode number may come back for a new entry. */
+void node_unhash(struct vfs *v, struct node *n);
+/* Vanished or removed: handles get ESTALE; also unhashed. */
 void node_mark_dead(struct vfs *v, struct node *n);
 /* Re-read the stamp from disk unless memory holds a newer one. */
 int node_load_stamp(struct vfs *v, struct node *n);
@@ -142,6 +146,10 @@ int vfs_purge_dir(struct vfs *v, struct node *dir);
 int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why);
 void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s,
 	       bool valid, int64_t bytes);
+/* The backing file now named tname in the trash lost its last name: shred
+ * it, or when node n (may be NULL) is open, at its last close. */
+void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone,
+		 const struct stamp *s, bool valid);
 void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const struct stamp *s,
 		      bool valid);
 
