@@ -14,6 +14,7 @@ const char *cli_usage(void)
 	return "usage: ekycfs [-f] [-d] [-s] [-o OPT[,OPT...]] STORE MOUNTPOINT\n"
 	       "       ekycfs --sweep [-o OPT[,OPT...]] STORE\n"
 	       "       ekycfs --genkey FILE\n"
+	       "       ekycfs status [--json] MOUNTPOINT\n"
 	       "       ekycfs --help | --version\n"
 	       "\n"
 	       "Mounts STORE at MOUNTPOINT: everything written under the zones (rlc, idocr\n"
@@ -32,7 +33,9 @@ const char *cli_usage(void)
 	       "  -o allow_other      let other users in (default_permissions applies)\n"
 	       "  -o OPT              any other option is passed to FUSE\n"
 	       "  --sweep             shred what expired in STORE, without mounting\n"
-	       "  --genkey FILE       write a new random key file (mode 0600)\n";
+	       "  --genkey FILE       write a new random key file (mode 0600)\n"
+	       "  status [--json]     entries, bytes and next deadlines per zone, shreds,\n"
+	       "                      invalid stamps, key mode and format of a mount\n";
 }
 
 /* Split every -o argument into single options in opts. */
@@ -110,6 +113,8 @@ static int parse_flag(int argc, char **argv, int *i, struct cli *cli, char **opt
 		cli->action = CLI_HELP;
 	else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)
 		cli->action = CLI_VERSION;
+	else if (strcmp(a, "--json") == 0 && cli->action == CLI_STATUS)
+		cli->json = true;
 	else if (strcmp(a, "--sweep") == 0)
 		cli->action = CLI_SWEEP;
 	else if (strcmp(a, "--genkey") == 0) {
@@ -150,6 +155,11 @@ int cli_parse(int argc, char **argv, struct cli *cli, struct config *cfg, char *
 	int rc;
 
 	memset(cli, 0, sizeof(*cli));
+	if (argc > 1 && strcmp(argv[1], "status") == 0) {
+		cli->action = CLI_STATUS;
+		argv++;
+		argc--;
+	}
 	for (int i = 1; i < argc; i++) {
 		rc = parse_flag(argc, argv, &i, cli, opts, &nopts, err, errlen);
 		if (rc < 0)
@@ -164,13 +174,18 @@ int cli_parse(int argc, char **argv, struct cli *cli, struct config *cfg, char *
 	}
 	if (cli->action == CLI_HELP || cli->action == CLI_VERSION)
 		return 0;
-	want = cli->action == CLI_MOUNT ? 2 : cli->action == CLI_SWEEP ? 1 : 0;
+	want = cli->action == CLI_MOUNT ? 2 : cli->action == CLI_GENKEY ? 0 : 1;
 	if (npos != want) {
 		snprintf(err, errlen, "%s (see --help)",
-			 want == 2 ? "need STORE and MOUNTPOINT"
-				   : want == 1 ? "--sweep needs exactly one STORE"
-					       : "--genkey takes no other argument");
+			 want == 2		       ? "need STORE and MOUNTPOINT"
+			 : cli->action == CLI_SWEEP  ? "--sweep needs exactly one STORE"
+			 : cli->action == CLI_STATUS ? "status needs exactly one MOUNTPOINT"
+						     : "--genkey takes no other argument");
 		return -EINVAL;
+	}
+	if (cli->action == CLI_STATUS) {
+		cli->mountpoint = pos[0];
+		return 0;
 	}
 	cli->store = want ? pos[0] : NULL;
 	cli->mountpoint = want == 2 ? pos[1] : NULL;

@@ -196,6 +196,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = vfs_handle_direct(h);
 	if (fuse_reply_open(req, fi) != 0)
 		vfs_release(vfs_of(req), h);
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "fuse_ops.h"
+#include "statuscmd.h"
 #include "store.h"
 #include "vfs.h"
 
@@ -190,6 +191,7 @@ static int do_mount(struct run *r)
 {
 	if (check_mountpoint(r) < 0 || open_all(r, STORE_MOUNT) < 0)
 		return fail(r->err);
+	audit_use_syslog(r->audit, 1); /* events reach journald too */
 	/* What expired while unmounted is shredded before anything is served. */
 	if (vfs_sweep(r->vfs, true) < 0)
 		return fail("sweep failed");
@@ -211,6 +213,11 @@ int main(int argc, char **argv)
 		fputs(r.cli.action == CLI_HELP ? cli_usage() : "ekycfs " EKYCFS_VERSION "\n", stdout);
 		config_release(&r.cfg);
 		return EXIT_SUCCESS;
+	}
+	if (r.cli.action == CLI_STATUS) {
+		config_release(&r.cfg);
+		return status_command(r.cli.mountpoint, r.cli.json, stdout) < 0 ? EXIT_FAILURE
+										 : EXIT_SUCCESS;
 	}
 	if (crypto_setup() < 0) {
 		config_release(&r.cfg);

@@ -47,6 +47,9 @@ struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct 
 	v->as_root = geteuid() == 0;
 	pthread_mutex_init(&v->lock, NULL);
 	node_init_fixed(&v->root, store->fd, -1);
+	node_init_fixed(&v->status, store->fd, -1);
+	v->status.kind = STAMP_REG;
+	v->status.zone_root = true; /* never expires, never freed */
 	v->reaper = reaper_new(clock, clock_arg, vfs_reap, vfs_reaper_release, v);
 	if (!v->reaper) {
 		*err = -ENOMEM;
@@ -131,6 +134,8 @@ void vfs_free(struct vfs *v)
 	}
 	pthread_mutex_destroy(&v->root.mu);
 	pthread_rwlock_destroy(&v->root.io);
+	pthread_mutex_destroy(&v->status.mu);
+	pthread_rwlock_destroy(&v->status.io);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -216,6 +221,10 @@ int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_
 	if (parent == &v->root) {
 		int z = zone_of_name(v, name);
 
+		if (strcmp(name, VFS_STATUS_NAME) == 0) {
+			node_ref(v, &v->status);
+			return fill_entry(v, &v->status, vfs_now(v), e);
+		}
 		if (z < 0)
 			return -ENOENT;
 		node_ref(v, v->zones[z]);
@@ -239,7 +248,7 @@ int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_
 
 void vfs_forget(struct vfs *v, struct node *n, uint64_t nlookup)
 {
-	if (n == &v->root)
+	if (vfs_is_virtual(v, n))
 		return;
 	pthread_mutex_lock(&v->lock);
 	n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;

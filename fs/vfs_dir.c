@@ -156,7 +156,7 @@ static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len)
 
 	if (rc < 0)
 		return rc;
-	if (n == &v->root)
+	if (vfs_is_virtual(v, n))
 		return -EPERM;
 	node_path(n, path, len);
 	return 0;

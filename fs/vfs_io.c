@@ -121,11 +121,34 @@ static int handle_new(struct vfs *v, struct node *n, int flags, struct handle **
 	return 0;
 }
 
+/* A handle on the status file: a snapshot taken now. */
+static int status_open(struct vfs *v, int flags, struct handle **h)
+{
+	struct handle *nh;
+	int rc;
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	nh = calloc(1, sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	rc = vfs_status_text(v, &nh->text, &nh->text_len);
+	if (rc < 0) {
+		free(nh);
+		return rc;
+	}
+	nh->n = &v->status;
+	*h = nh;
+	return 0;
+}
+
 int vfs_open(struct vfs *v, struct node *n, int flags, struct handle **h)
 {
 	int64_t deadline;
 	int rc;
 
+	if (n == &v->status)
+		return status_open(v, flags, h);
 	if (n == &v->root || n->kind == STAMP_DIR)
 		return -EISDIR;
 	rc = node_check_live(v, n, vfs_now(v), &deadline);
@@ -154,6 +177,13 @@ ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t o
 	struct node *n = h->n;
 	ssize_t rc;
 
+	if (h->text) {
+		if (off >= (off_t)h->text_len)
+			return 0;
+		rc = (ssize_t)(h->text_len - (size_t)off < len ? h->text_len - (size_t)off : len);
+		memcpy(buf, h->text + off, (size_t)rc);
+		return rc;
+	}
 	pthread_rwlock_rdlock(&n->io);
 	if (expired_now(v, n))
 		rc = -ESTALE; /* vanished: an open handle returns no more data */
@@ -168,6 +198,8 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 	struct node *n = h->n;
 	ssize_t rc;
 
+	if (h->text)
+		return -EBADF;
 	pthread_rwlock_wrlock(&n->io);
 	if (expired_now(v, n)) {
 		rc = -ESTALE;
@@ -182,14 +214,17 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 
 int vfs_flush(struct vfs *v, struct handle *h)
 {
-	return node_flush_stamp(v, h->n);
+	return h->text ? 0 : node_flush_stamp(v, h->n);
 }
 
 int vfs_fsync(struct vfs *v, struct handle *h, bool datasync)
 {
 	struct node *n = h->n;
-	int rc = node_flush_stamp(v, n);
+	int rc;
 
+	if (h->text)
+		return 0;
+	rc = node_flush_stamp(v, n);
 	pthread_rwlock_rdlock(&n->io);
 	/* fsync, not fdatasync, when the stamp xattr must reach the disk too. */
 	if (rc == 0 && (datasync ? fdatasync(n->data_fd) : fsync(n->data_fd)) < 0)
@@ -205,6 +240,11 @@ int vfs_release(struct vfs *v, struct handle *h)
 	struct node *n = h->n;
 	bool shred;
 
+	if (h->text) {
+		free(h->text);
+		free(h);
+		return 0;
+	}
 	pthread_rwlock_wrlock(&n->io);
 	shred = io_put_locked(v, n);
 	pthread_rwlock_unlock(&n->io);
@@ -290,7 +330,7 @@ int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set
 	int64_t deadline;
 	int rc;
 
-	if (n == &v->root)
+	if (vfs_is_virtual(v, n))
 		return -EPERM;
 	rc = node_check_live(v, n, vfs_now(v), &deadline);
 	if (rc < 0)

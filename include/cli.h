@@ -16,6 +16,7 @@ enum cli_action {
 	CLI_GENKEY,
 	CLI_HELP,
 	CLI_VERSION,
+	CLI_STATUS,
 };
 
 struct cli {
@@ -24,6 +25,7 @@ struct cli {
 	const char *mountpoint; /* MOUNTPOINT (mount) */
 	const char *keyfile;    /* FILE (genkey) */
 	bool foreground, debug, single_thread;
+	bool json; /* status --json */
 	char fuse_opts[4096]; /* comma-separated options for FUSE */
 };
 

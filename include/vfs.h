@@ -123,6 +123,14 @@ int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh);
 int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit, void *arg);
 int vfs_releasedir(struct vfs *v, struct dirhandle *dh);
 
+/* The read-only control file at the mount root, read by `ekycfs status`:
+ * not a zone, not listed, regenerated at each open. One "key value..."
+ * line per fact. */
+#define VFS_STATUS_NAME ".ekycfs.status"
+
+/* True when h reads a generated file the kernel must not cache. */
+bool vfs_handle_direct(const struct handle *h);
+
 /* Extended attributes: user.* pass through (stored under a private
  * prefix); user.ekycfs.expires is read-only and computed. */
 #define VFS_XATTR_EXPIRES "user.ekycfs.expires"

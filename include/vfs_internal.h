@@ -49,6 +49,8 @@ struct node {
 struct handle {
 	struct node *n;
 	bool append;
+	char *text; /* the status file's snapshot, taken at open */
+	size_t text_len;
 };
 
 struct dirhandle {
@@ -74,6 +76,7 @@ struct vfs {
 	struct node **buckets; /* lock */
 	size_t nbuckets, nnodes; /* lock */
 	struct node root;
+	struct node status; /* the read-only control file in the root */
 	struct node *zones[CONFIG_MAX_ZONES];
 	struct vfs_stats stats; /* atomics */
 };
@@ -130,6 +133,10 @@ int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *
 int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, size_t outlen);
 int vfs_write_sidecar(struct node *dir, const struct bname *b);
 void vfs_remove_sidecar(struct node *dir, const char *stored);
+
+/* status.c */
+bool vfs_is_virtual(struct vfs *v, struct node *n);
+int vfs_status_text(struct vfs *v, char **text, size_t *len);
 
 /* expire.c */
 void vfs_schedule(struct vfs *v, struct node *dir, const char *bname, int64_t deadline);
