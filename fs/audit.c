@@ -30,6 +30,8 @@ static const char *event_name(enum audit_event e)
 		return "invalid_stamp";
 	case AUDIT_DESTROYED:
 		return "destroyed";
+	case AUDIT_BAD_NAME:
+		return "bad_name";
 	}
 	return "unknown";
 }
@@ -101,7 +103,8 @@ void audit_log(struct audit *a, const struct audit_rec *rec, int64_t now)
 		/* Nothing better to do than to note it; never block the fs. */
 	}
 	if (a->syslog)
-		syslog(rec->event == AUDIT_INVALID_STAMP ? LOG_WARNING : LOG_INFO, "%.*s",
+		syslog(rec->event == AUDIT_INVALID_STAMP || rec->event == AUDIT_BAD_NAME ? LOG_WARNING
+										  : LOG_INFO, "%.*s",
 		       n - 1, line);
 }
 

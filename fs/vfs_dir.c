@@ -85,6 +85,15 @@ static bool entry_live(struct vfs *v, struct node *dir, const char *stored, uint
 	return s.kind == STAMP_DIR && vfs_dir_has_live_at(v, dir->fd, stored, now, dir->zone);
 }
 
+/* A backing name that does not decrypt in this directory (moved here or
+ * altered by hand) is never shown; it is logged without any name and left
+ * to the reaper, which judges it by its own stamp. */
+static void foreign_name(struct vfs *v, struct node *dir, const char *stored, int64_t now)
+{
+	vfs_audit(v, AUDIT_BAD_NAME, dir->zone, &(struct stamp){0}, false, -1);
+	vfs_schedule(v, dir, stored, now);
+}
+
 int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit, void *arg)
 {
 	static const mode_t types[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
@@ -111,10 +120,13 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) {
 			st.st_mode = S_IFDIR;
 			strcpy(plain, d->d_name);
-		} else if (names_is_sidecar(d->d_name) ||
-			   vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0 ||
-			   !entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
-			continue; /* ours, foreign or moved, or vanished */
+		} else if (names_is_sidecar(d->d_name)) {
+			continue;
+		} else if (vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0) {
+			foreign_name(v, dh->n, d->d_name, now);
+			continue;
+		} else if (!entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
+			continue;
 		} else {
 			st.st_mode = types[kind];
 		}
