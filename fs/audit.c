@@ -68,7 +68,7 @@ static void put_time(char *buf, size_t len, int64_t ns)
 		snprintf(buf, len, "null");
 		return;
 	}
-	format_rfc3339(ns, t, sizeof(t));
+	format_rfc3339_ms(ns, t, sizeof(t));
 	snprintf(buf, len, "\"%s\"", t);
 }
 

@@ -97,3 +97,14 @@ void format_rfc3339(int64_t ns, char *out, size_t len)
 	gmtime_r(&sec, &tm);
 	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+void format_rfc3339_ms(int64_t ns, char *out, size_t len)
+{
+	time_t sec = (time_t)(ns / NSEC_PER_SEC);
+	char base[24];
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%03dZ", base, (int)(ns % NSEC_PER_SEC / 1000000));
+}

@@ -55,4 +55,7 @@ int64_t clock_realtime(void *arg);
 /* RFC 3339 UTC ("2026-11-29T14:05:38Z") of a ns time into out (>= 21). */
 void format_rfc3339(int64_t ns, char *out, size_t len);
 
+/* The same with milliseconds ("2026-11-29T14:05:38.123Z"), out >= 25. */
+void format_rfc3339_ms(int64_t ns, char *out, size_t len);
+
 #endif
