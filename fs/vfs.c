@@ -262,8 +262,10 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 	int64_t now = vfs_now(v), deadline;
 	int rc = node_check_live(v, n, now, &deadline);
 
+	/* The kernel asks by inode (fstat, or before a read through an open
+	 * handle): the inode it holds is stale. Lookups by name get ENOENT. */
 	if (rc < 0)
-		return rc;
+		return rc == -ENOENT ? -ESTALE : rc;
 	*timeout = cache_timeout(v, deadline, now);
 	return node_stat(v, n, st);
 }
