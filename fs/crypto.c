@@ -368,7 +368,7 @@ void block_seal(const struct filekey *fk, uint64_t index, const uint8_t *plain, 
 int block_open(const struct filekey *fk, uint64_t index, const uint8_t *in, size_t inlen,
 	       uint8_t *out)
 {
-	uint8_t ad[FILE_ID_BYTES + 9];
+	uint8_t ad[FILE_ID_BYTES + 9], plain[BLOCK_SIZE];
 	size_t len;
 	int rc;
 
@@ -376,14 +376,24 @@ int block_open(const struct filekey *fk, uint64_t index, const uint8_t *in, size
 		return -EIO;
 	len = inlen - BLOCK_OVERHEAD;
 	block_ad(fk, index, ad);
-	/* Both decrypt calls verify the tag before writing any plaintext. */
-	if (fk->cipher == CIPHER_AES256GCM)
+	/* Into a scratch block first: libsodium's AES-GCM decrypts while it
+	 * checks the tag, and out must never see unauthenticated bytes. */
+	if (fk->cipher == CIPHER_AES256GCM) {
+		/* The unused nonce bytes are zero when sealed; check them too, so
+		 * that every stored byte is authenticated. */
+		if (!sodium_is_zero(in + crypto_aead_aes256gcm_NPUBBYTES,
+				    BLOCK_NONCE - crypto_aead_aes256gcm_NPUBBYTES))
+			return -EIO;
 		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(
-			out, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
+			plain, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
 			in, &fk->aes);
-	else
+	} else {
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			out, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
+			plain, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
 			in, fk->key);
-	return rc == 0 ? (int)len : -EIO;
+	}
+	if (rc != 0)
+		return -EIO;
+	memcpy(out, plain, len);
+	return (int)len;
 }

@@ -2,6 +2,7 @@
  * worker that runs it, so deletion returns at once and shredding follows. */
 #include "shred.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -117,6 +118,29 @@ out_close:
 	return rc;
 }
 
+/* 0 when the directory fd holds nothing, -ENOTEMPTY, or -errno. */
+static int dir_empty(int fd)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *d;
+	int rc = 0;
+
+	if (!dp) {
+		rc = -errno;
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return rc;
+	}
+	while ((d = readdir(dp)))
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			rc = -ENOTEMPTY;
+			break;
+		}
+	closedir(dp);
+	return rc;
+}
+
 int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 {
 	char tmp[33];
@@ -125,8 +149,13 @@ int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	strip_xattrs(fd);
+	/* A directory that still holds something is left exactly as it was. */
+	rc = dir_empty(fd);
+	if (rc == 0)
+		strip_xattrs(fd);
 	close(fd);
+	if (rc < 0)
+		return rc;
 	rc = rename_random(dirfd, name, tmp);
 	if (rc == 0 && sys->unlinkat(dirfd, tmp, AT_REMOVEDIR) < 0)
 		rc = -errno;
@@ -159,7 +188,7 @@ static void run_job(struct shredder *s, struct job *j)
 	off_t bytes = 0;
 	int rc = shred_file_at(&shred_sys_default, s->trash_fd, j->name, s->passes, &bytes);
 
-	if (rc == -EINVAL) /* a directory moved to the trash */
+	if (rc == -EISDIR || rc == -EINVAL) /* a directory moved to the trash */
 		rc = shred_dir_at(&shred_sys_default, s->trash_fd, j->name);
 	if (rc < 0)
 		return; /* left in the trash; the next sweep retries */
