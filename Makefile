@@ -98,3 +98,46 @@ clean:
 	rm -rf build build-san
 
 -include $(CORE_OBJ:.o=.d) $(EDGE_OBJ:.o=.d) $(UNIT_BIN:=.d)
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon, the mount(8) helper
+# (in /sbin, the only place mount looks), the systemd template unit, the man
+# pages and, unless one is there already, the example config. The helper and
+# the unit get the installed binary's path. `make uninstall` removes the same
+# files; the config only while it still equals etc/ekycfs.conf, and
+# SYSCONFDIR/ekycfs only once it is empty. See docs/deployment.md.
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= /sbin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
+INSTALL    ?= install
+SUBST      := sed -e 's|/usr/local/bin/ekycfs|$(BINDIR)/ekycfs|g' \
+                  -e 's|/etc/ekycfs/|$(SYSCONFDIR)/ekycfs/|g'
+CONF       := $(DESTDIR)$(SYSCONFDIR)/ekycfs/ekycfs.conf
+
+# install_subst SRC DEST MODE: SRC through $(SUBST) into DEST, replacing
+# (never writing through) whatever DEST was.
+install_subst = $(SUBST) $(1) >$(2).tmp && chmod $(3) $(2).tmp && mv -f $(2).tmp $(2)
+
+install: $(BUILD)/ekycfs
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/ekycfs
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/ekycfs $(DESTDIR)$(BINDIR)/ekycfs
+	$(Q)$(call install_subst,scripts/mount.fuse.ekycfs,$(DESTDIR)$(SBINDIR)/mount.fuse.ekycfs,0755)
+	$(Q)$(call install_subst,etc/ekycfs@.service,$(DESTDIR)$(UNITDIR)/ekycfs@.service,0644)
+	$(Q)$(INSTALL) -m 0644 man/ekycfs.8 $(DESTDIR)$(MANDIR)/man8/ekycfs.8
+	$(Q)$(INSTALL) -m 0644 man/ekycfs.conf.5 $(DESTDIR)$(MANDIR)/man5/ekycfs.conf.5
+	$(Q)if [ -e $(CONF) ] || [ -L $(CONF) ]; then \
+		echo "  keeping existing $(CONF)"; \
+	else \
+		$(INSTALL) -m 0644 etc/ekycfs.conf $(CONF); \
+	fi
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/ekycfs $(DESTDIR)$(SBINDIR)/mount.fuse.ekycfs \
+		$(DESTDIR)$(UNITDIR)/ekycfs@.service \
+		$(DESTDIR)$(MANDIR)/man8/ekycfs.8 $(DESTDIR)$(MANDIR)/man5/ekycfs.conf.5
+	$(Q)if cmp -s etc/ekycfs.conf $(CONF); then rm -f $(CONF); \
+	elif [ -e $(CONF) ]; then echo "  keeping $(CONF) (changed since install)"; fi
+	$(Q)rmdir $(DESTDIR)$(SYSCONFDIR)/ekycfs 2>/dev/null || true

@@ -83,6 +83,10 @@ static int apply_opts(struct cli *cli, struct config *cfg, char **opts, size_t n
 
 		if (strncmp(opts[i], "config=", 7) == 0)
 			continue;
+		if (strcmp(opts[i], "config") == 0) {
+			snprintf(err, errlen, "option config needs a FILE (config=FILE)");
+			return -EINVAL;
+		}
 		if (klen >= sizeof(key)) {
 			rc = add_fuse_opt(cli, opts[i], err, errlen);
 		} else {

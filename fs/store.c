@@ -81,6 +81,8 @@ static int marker_write(int dirfd, const struct marker *m)
 	close(fd);
 	if (rc == 0 && renameat(dirfd, STORE_MARKER ".new", dirfd, STORE_MARKER) < 0)
 		rc = -errno;
+	if (rc == 0 && fsync(dirfd) < 0) /* the marker's name must be durable too */
+		rc = -errno;
 	if (rc < 0)
 		unlinkat(dirfd, STORE_MARKER ".new", 0);
 	return rc;
@@ -114,19 +116,31 @@ static int dir_is_empty(int dirfd)
 int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
 		     uint64_t *ino)
 {
-	char path[PATH_MAX];
+	char path[64];
 	uint8_t raw[STAMP_BYTES + 1];
 	struct stat sb;
 	ssize_t n;
+	int fd, rc;
 
-	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+	/* One open, so that the inode and the xattr come from the same entry
+	 * even when the name is renamed over meanwhile. */
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
 	*ino = sb.st_ino;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	n = lgetxattr(path, STAMP_XATTR, raw, sizeof(raw));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
 	if (n < 0)
-		return errno == ENODATA ? -EBADMSG : -errno;
-	return stamp_open(k, raw, (size_t)n, sb.st_ino, st);
+		rc = errno == ENODATA ? -EBADMSG : -errno;
+	else
+		rc = stamp_open(k, raw, (size_t)n, sb.st_ino, st);
+out_close:
+	close(fd);
+	return rc;
 }
 
 int store_write_stamp(const struct keys *k, int fd, uint64_t ino, const struct stamp *st)

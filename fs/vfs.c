@@ -266,6 +266,10 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 	 * handle): the inode it holds is stale. Lookups by name get ENOENT. */
 	if (rc < 0)
 		return rc == -ENOENT ? -ESTALE : rc;
+	/* A pending stamp goes to disk now: writing it later would change
+	 * the ctime the kernel caches from this reply (tar would see a file
+	 * "changed as we read it"). */
+	node_flush_stamp(v, n);
 	*timeout = cache_timeout(v, deadline, now);
 	return node_stat(v, n, st);
 }

@@ -13,7 +13,6 @@
 
 #define USER_PREFIX "user."
 #define PRIVATE_PREFIX "user.ekycfs."
-#define BACKING_USER "user.u." /* user.NAME is kept as user.u.NAME */
 
 int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh)
 {
@@ -148,20 +147,25 @@ int vfs_releasedir(struct vfs *v, struct dirhandle *dh)
 	return 0;
 }
 
-/* ---- extended attributes ---- */
+/* ---- extended attributes ----
+ * user.NAME is kept in a backing xattr whose name is a keyed hash of the
+ * entry id and NAME; its value seals NAME and the value together, bound to
+ * the entry and the slot. Neither names nor values reach the disk. */
 
-static int backing_name(const char *name, char *out, size_t len)
+static int check_name(const char *name)
 {
 	if (strncmp(name, USER_PREFIX, strlen(USER_PREFIX)) != 0)
 		return -EOPNOTSUPP;
 	if (strncmp(name, PRIVATE_PREFIX, strlen(PRIVATE_PREFIX)) == 0)
 		return -EPERM;
-	if ((size_t)snprintf(out, len, "%s%s", BACKING_USER, name + strlen(USER_PREFIX)) >= len)
+	if (strlen(name) > XATTR_NAME_MAX)
 		return -ERANGE;
 	return 0;
 }
 
-static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len)
+/* Path of n's backing entry and its id, for a live, non-virtual node. */
+static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len,
+			uint8_t id[FILE_ID_BYTES])
 {
 	int64_t deadline;
 	int rc = node_check_live(v, n, vfs_now(v), &deadline);
@@ -171,20 +175,53 @@ static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len)
 	if (vfs_is_virtual(v, n))
 		return -EPERM;
 	node_path(n, path, len);
+	pthread_mutex_lock(&n->mu);
+	memcpy(id, n->stamp.id, FILE_ID_BYTES);
+	pthread_mutex_unlock(&n->mu);
 	return 0;
 }
 
 int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value,
 		 size_t size, int flags)
 {
-	char path[64], bname[XATTR_NAME_MAX + 16];
-	int rc = xattr_target(v, n, path, sizeof(path));
+	char path[64], slot[XATTR_SLOT_LEN + 1];
+	uint8_t id[FILE_ID_BYTES], *blob;
+	size_t len;
+	int rc = check_name(name);
 
 	if (rc == 0)
-		rc = backing_name(name, bname, sizeof(bname));
+		rc = xattr_target(v, n, path, sizeof(path), id);
 	if (rc < 0)
 		return rc;
-	return setxattr(path, bname, value, size, flags) < 0 ? -errno : 0;
+	blob = malloc(XATTR_SEAL_OVERHEAD + strlen(name) + size);
+	if (!blob)
+		return -ENOMEM;
+	crypto_xattr_slot(v->keys, id, name, slot);
+	len = crypto_xattr_seal(v->keys, id, slot, name, value, size, blob);
+	rc = setxattr(path, slot, blob, len, flags) < 0 ? -errno : 0;
+	free(blob);
+	return rc == -E2BIG || rc == -ENOSPC ? -E2BIG : rc;
+}
+
+/* Read and open slot of path: the name into name, the value into value. */
+static ssize_t read_slot(struct vfs *v, const char *path, const uint8_t id[FILE_ID_BYTES],
+			 const char *slot, char name[XATTR_NAME_MAX + 1], void *value, size_t cap)
+{
+	ssize_t len = getxattr(path, slot, NULL, 0), got;
+	uint8_t *blob;
+
+	if (len < 0)
+		return -errno;
+	blob = malloc((size_t)len + 1);
+	if (!blob)
+		return -ENOMEM;
+	got = getxattr(path, slot, blob, (size_t)len);
+	if (got < 0)
+		got = -errno;
+	else
+		got = crypto_xattr_open(v->keys, id, slot, blob, (size_t)got, name, value, cap);
+	free(blob);
+	return got;
 }
 
 /* user.ekycfs.expires: the deadline as RFC 3339 UTC. */
@@ -194,7 +231,7 @@ static ssize_t get_expires(struct vfs *v, struct node *n, void *value, size_t si
 	int64_t deadline;
 	size_t len;
 
-	if (n == &v->root || n->zone_root)
+	if (vfs_is_virtual(v, n) || n->zone_root)
 		return -ENODATA; /* never expires */
 	if (node_check_live(v, n, vfs_now(v), &deadline) < 0)
 		return -ENOENT;
@@ -210,29 +247,34 @@ static ssize_t get_expires(struct vfs *v, struct node *n, void *value, size_t si
 
 ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *value, size_t size)
 {
-	char path[64], bname[XATTR_NAME_MAX + 16];
+	char path[64], slot[XATTR_SLOT_LEN + 1], stored[XATTR_NAME_MAX + 1];
+	uint8_t id[FILE_ID_BYTES];
 	ssize_t len;
 	int rc;
 
 	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
 		return get_expires(v, n, value, size);
-	rc = xattr_target(v, n, path, sizeof(path));
-	if (rc == 0)
-		rc = backing_name(name, bname, sizeof(bname));
+	rc = check_name(name);
 	if (rc == -EPERM || rc == -EOPNOTSUPP)
 		return -ENODATA;
+	if (rc == 0)
+		rc = xattr_target(v, n, path, sizeof(path), id);
 	if (rc < 0)
-		return rc;
-	len = getxattr(path, bname, value, size);
-	return len < 0 ? -errno : len;
+		return rc == -EPERM ? -ENODATA : rc;
+	crypto_xattr_slot(v->keys, id, name, slot);
+	len = read_slot(v, path, id, slot, stored, size ? value : NULL, size);
+	if (len >= 0 && strcmp(stored, name) != 0)
+		return -EIO; /* a blob from another slot */
+	return len;
 }
 
 ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 {
-	char path[64], raw[XATTR_LIST_MAX];
-	size_t plen = strlen(BACKING_USER), out = 0;
+	char path[64], raw[XATTR_LIST_MAX], name[XATTR_NAME_MAX + 1];
+	uint8_t id[FILE_ID_BYTES];
+	size_t out = 0;
 	ssize_t len;
-	int rc = xattr_target(v, n, path, sizeof(path));
+	int rc = xattr_target(v, n, path, sizeof(path), id);
 
 	if (rc < 0)
 		return rc == -EPERM ? 0 : rc;
@@ -242,16 +284,18 @@ ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 	/* Only the user's own; the stamp and user.ekycfs.expires stay out
 	 * so that cp -a and rsync -X do not try to copy them. */
 	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(raw + i) + 1) {
-		const char *name = raw + i;
+		const char *slot = raw + i;
 		size_t need;
 
-		if (strncmp(name, BACKING_USER, plen) != 0)
+		if (strncmp(slot, XATTR_SLOT_PREFIX, strlen(XATTR_SLOT_PREFIX)) != 0 ||
+		    strlen(slot) != XATTR_SLOT_LEN ||
+		    read_slot(v, path, id, slot, name, NULL, 0) < 0)
 			continue;
-		need = strlen(USER_PREFIX) + strlen(name + plen) + 1;
-		if (size && out + need <= size)
-			snprintf(list + out, need, "%s%s", USER_PREFIX, name + plen);
-		else if (size)
+		need = strlen(name) + 1;
+		if (size && out + need > size)
 			return -ERANGE;
+		if (size)
+			memcpy(list + out, name, need);
 		out += need;
 	}
 	return (ssize_t)out;
@@ -259,15 +303,17 @@ ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 
 int vfs_removexattr(struct vfs *v, struct node *n, const char *name)
 {
-	char path[64], bname[XATTR_NAME_MAX + 16];
+	char path[64], slot[XATTR_SLOT_LEN + 1];
+	uint8_t id[FILE_ID_BYTES];
 	int rc;
 
 	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
 		return -EPERM;
-	rc = xattr_target(v, n, path, sizeof(path));
+	rc = check_name(name);
 	if (rc == 0)
-		rc = backing_name(name, bname, sizeof(bname));
+		rc = xattr_target(v, n, path, sizeof(path), id);
 	if (rc < 0)
 		return rc;
-	return removexattr(path, bname) < 0 ? -errno : 0;
+	crypto_xattr_slot(v->keys, id, name, slot);
+	return removexattr(path, slot) < 0 ? -errno : 0;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define KEY_BYTES 32
 #define FILE_ID_BYTES 16
@@ -27,6 +28,7 @@ struct keys {
 	uint8_t stamp[KEY_BYTES];   /* trusted-stamp MACs */
 	uint8_t audit[KEY_BYTES];   /* opaque ids in the audit log */
 	uint8_t check[KEY_BYTES];   /* key check value in the store marker */
+	uint8_t xattr[KEY_BYTES];   /* user xattrs: slot names and sealed values */
 };
 
 /* Initialise libsodium and disable core dumps of this process. Returns 0
@@ -76,6 +78,32 @@ bool crypto_mac_equal(const uint8_t a[STAMP_MAC_BYTES], const uint8_t b[STAMP_MA
 /* Opaque audit id of an entry: keyed hash of its id, hex into out
  * (2 * AUDIT_ID_BYTES + 1). */
 void crypto_audit_id(const struct keys *k, const uint8_t id[FILE_ID_BYTES], char *out);
+
+/* ---- user extended attributes ---- */
+
+#define XATTR_SLOT_PREFIX "user.e."
+#define XATTR_SLOT_LEN 29 /* prefix + 22 base64url chars */
+#define XATTR_SEAL_OVERHEAD (24 + 1 + 16)
+
+/* The backing xattr name that holds attribute name of the entry id: a
+ * keyed hash, so the name itself is not on disk. out: XATTR_SLOT_LEN + 1. */
+void crypto_xattr_slot(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *name,
+		       char *out);
+
+/* Seal name (1..255 bytes) and value (len bytes) for the slot into out
+ * (XATTR_SEAL_OVERHEAD + strlen(name) + len bytes). Returns the size. */
+size_t crypto_xattr_seal(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *slot,
+			 const char *name, const void *value, size_t len, uint8_t *out);
+
+/* Open a sealed blob of the slot: the name into name (256 bytes), the
+ * value into value (cap bytes; value may be NULL to ask the length).
+ * Returns the value length, -EIO if it fails authentication, -ERANGE if
+ * cap is too small. */
+__attribute__((warn_unused_result)) ssize_t crypto_xattr_open(const struct keys *k,
+							      const uint8_t id[FILE_ID_BYTES],
+							      const char *slot, const uint8_t *in,
+							      size_t inlen, char *name,
+							      void *value, size_t cap);
 
 /* Wipe memory the compiler may not elide. */
 void crypto_wipe(void *buf, size_t len);

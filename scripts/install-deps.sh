@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsodium-dev libinih-dev
-libcriterion-dev attr util-linux procps passwd tar rsync"
+libcriterion-dev attr util-linux procps passwd tar rsync man-db groff-base bsdextrautils mount"
 
 missing=""
 for p in $PKGS; do

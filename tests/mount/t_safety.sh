@@ -1,0 +1,479 @@
+# t_safety.sh - the store holds no plaintext, tampering reads as EIO, and
+# every refusal (wrong key, bad config, not a store, busy mountpoint, bad
+# key file) exits with a clear message and changes nothing. Sourced by
+# run.sh; helpers are prefixed safety_.
+
+# safety_empty_dir DIR: DIR has no entries (for wait_until).
+safety_empty_dir() {
+	[ -d "$1" ] && [ -z "$(ls -A "$1")" ]
+}
+
+safety_mount() {
+	mount_fs "$T/S" "$T/M" -o ttl=1h "$@" || fail "mount failed"
+	Z=$T/M/rlc
+}
+
+safety_genkey() {
+	[ -f "$T/key" ] || "$EKYCFS" --genkey "$T/key" >/dev/null || fail "genkey"
+}
+
+safety_keymount() {
+	safety_genkey
+	safety_mount -o "key_file=$T/key"
+}
+
+# safety_umount: unmount $T/M and wait until the daemon has let go of the
+# store (its flock), so that the next mount or a look at the store does not
+# race the daemon's shutdown.
+safety_umount() {
+	umount_fs "$T/M"
+	mountpoint -q "$T/M" && fail "still mounted after unmount"
+	wait_until 10 flock -n "$T/S" true || fail "the store is still locked 10 s after unmount"
+}
+
+safety_remount() {
+	safety_umount
+	safety_keymount
+}
+
+safety_marker() {
+	echo "MRK$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+}
+
+# safety_snapshot DIR: names, sizes, modes, mtimes, content hashes and
+# xattrs of everything in DIR.
+safety_snapshot() {
+	find "$1" -printf '%p %y %s %m %T@\n' | LC_ALL=C sort
+	find "$1" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+	getfattr -R -d -m - --absolute-names "$1" 2>/dev/null
+}
+
+# safety_backing_of_size SIZE: the one backing file of SIZE bytes in the
+# rlc zone.
+safety_backing_of_size() {
+	local f
+	f=$(find "$T/S/rlc" -type f -size "${1}c")
+	[ -n "$f" ] || fail "no backing file of $1 bytes: $(find "$T/S/rlc" -type f -printf '%s ')"
+	[ "$(echo "$f" | wc -l)" = 1 ] || fail "several backing files of $1 bytes"
+	echo "$f"
+}
+
+# safety_flip FILE OFFSET: flip the low bit of the byte at OFFSET.
+safety_flip() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$b" ] || fail "no byte at $2 in $1"
+	# shellcheck disable=SC2059
+	printf "\\$(printf %03o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none ||
+		fail "flipping a byte of $1"
+}
+
+# Backing size of a plain size, per the documented layout.
+safety_backing_size() {
+	local full=$(($1 / 4096)) rem=$(($1 % 4096))
+	echo $((32 + full * 4136 + (rem ? rem + 40 : 0)))
+}
+
+test_safety_no_plaintext_at_rest() {
+	local mk
+	mk=$(safety_marker)
+	safety_mount
+	for _ in $(seq 10000); do printf '%s\n' "$mk"; done >"$T/plain"
+	expect cp "$T/plain" "$Z/cp"
+	# Small writes, an append, and a write through mmap-free dd at an offset.
+	expect dd if="$T/plain" of="$Z/dd" bs=100 status=none
+	printf '%s\n' "$mk" >>"$Z/dd"
+	expect dd if="$T/plain" of="$Z/off" bs=4096 seek=3 conv=fsync status=none
+	mkdir "$Z/dir"
+	expect sh -c "echo '$mk' > '$Z/dir/small'"
+	sync
+	expect cmp "$T/plain" "$Z/cp"
+	no_plaintext "$T/S" "$mk"
+	# The layout is what the docs say: a header and sealed 4 KiB blocks.
+	local size
+	size=$(stat -c %s "$T/plain")
+	expect_eq "$(find "$T/S/rlc" -maxdepth 1 -type f -size "$(safety_backing_size "$size")c" | wc -l)" 1 \
+		"backing files of the documented size for the copy"
+	safety_umount
+	no_plaintext "$T/S" "$mk"
+}
+
+test_safety_xattr_no_plaintext() {
+	local mk
+	mk=$(safety_marker)
+	safety_mount
+	echo x >"$Z/f"
+	expect setfattr -n user.comment -v "passport of $mk" "$Z/f"
+	expect setfattr -n "user.$mk" -v 1 "$Z/f"
+	expect_eq "$(getfattr --only-values -n user.comment "$Z/f")" "passport of $mk" "xattr value"
+	no_plaintext "$T/S" "$mk"
+	safety_umount
+	no_plaintext "$T/S" "$mk"
+}
+
+test_safety_tampered_block() {
+	safety_keymount
+	head -c 12288 /dev/urandom >"$T/three"
+	head -c 5000 /dev/urandom >"$T/other"
+	expect cp "$T/three" "$Z/three"
+	expect cp "$T/other" "$Z/other"
+	safety_umount
+	local b
+	b=$(safety_backing_of_size "$(safety_backing_size 12288)")
+	safety_flip "$b" $((32 + 100))
+	safety_keymount
+	expect_errno "Input/output error" cat "$Z/three"
+	expect_errno "Input/output error" dd if="$Z/three" of=/dev/null bs=4096 count=1 status=none
+	# The other blocks of the same file and the other file still read.
+	cmp <(dd if="$Z/three" bs=4096 skip=1 count=2 status=none) \
+		<(dd if="$T/three" bs=4096 skip=1 count=2 status=none) || fail "untouched blocks of the file"
+	expect cmp "$T/other" "$Z/other"
+}
+
+test_safety_tampered_tag_and_header() {
+	safety_keymount
+	head -c 8192 /dev/urandom >"$T/a"
+	head -c 3000 /dev/urandom >"$T/b"
+	expect cp "$T/a" "$Z/a"
+	expect cp "$T/b" "$Z/b"
+	safety_umount
+	local ba bb
+	ba=$(safety_backing_of_size "$(safety_backing_size 8192)")
+	bb=$(safety_backing_of_size "$(safety_backing_size 3000)")
+	# Last byte of a's second block (its tag) and a byte of b's header.
+	safety_flip "$ba" $((32 + 2 * 4136 - 1))
+	safety_flip "$bb" 12
+	safety_keymount
+	cmp <(head -c 4096 "$Z/a") <(head -c 4096 "$T/a") || fail "a's first block"
+	expect_errno "Input/output error" dd if="$Z/a" of=/dev/null bs=4096 skip=1 count=1 status=none
+	expect_errno "Input/output error" cat "$Z/b"
+}
+
+test_safety_block_swap_and_replay() {
+	safety_keymount
+	head -c 8192 /dev/urandom >"$T/a"
+	head -c 12288 /dev/urandom >"$T/b"
+	expect cp "$T/a" "$Z/a"
+	expect cp "$T/b" "$Z/b"
+	safety_umount
+	local ba bb
+	ba=$(safety_backing_of_size "$(safety_backing_size 8192)")
+	bb=$(safety_backing_of_size "$(safety_backing_size 12288)")
+	# Swap a's two blocks; replay b's block 0 as its block 2.
+	dd if="$ba" of="$T/blk0" bs=1 skip=32 count=4136 status=none
+	dd if="$ba" of="$T/blk1" bs=1 skip=$((32 + 4136)) count=4136 status=none
+	dd if="$T/blk1" of="$ba" bs=1 seek=32 conv=notrunc status=none
+	dd if="$T/blk0" of="$ba" bs=1 seek=$((32 + 4136)) conv=notrunc status=none
+	dd if="$bb" of="$T/bblk0" bs=1 skip=32 count=4136 status=none
+	dd if="$T/bblk0" of="$bb" bs=1 seek=$((32 + 2 * 4136)) conv=notrunc status=none
+	safety_keymount
+	expect_errno "Input/output error" dd if="$Z/a" of=/dev/null bs=4096 count=1 status=none
+	expect_errno "Input/output error" dd if="$Z/a" of=/dev/null bs=4096 skip=1 count=1 status=none
+	cmp <(head -c 8192 "$Z/b") <(head -c 8192 "$T/b") || fail "b's untouched blocks"
+	expect_errno "Input/output error" dd if="$Z/b" of=/dev/null bs=4096 skip=2 count=1 status=none
+}
+
+test_safety_block_from_other_file() {
+	safety_keymount
+	head -c 4096 /dev/urandom >"$T/a"
+	head -c 4096 /dev/urandom >"$T/b"
+	expect cp "$T/a" "$Z/a"
+	mkdir "$Z/d"
+	expect cp "$T/b" "$Z/d/b"
+	safety_umount
+	local ba bb
+	ba=$(find "$T/S/rlc" -maxdepth 1 -type f -size "$(safety_backing_size 4096)c")
+	bb=$(find "$T/S/rlc" -mindepth 2 -type f -size "$(safety_backing_size 4096)c")
+	[ -n "$ba" ] && [ -n "$bb" ] || fail "cannot find the backing files"
+	# b's sealed block (not its header) pasted into a.
+	dd if="$bb" of="$ba" bs=1 skip=32 seek=32 count=4136 conv=notrunc status=none
+	safety_keymount
+	expect_errno "Input/output error" cat "$Z/a"
+	expect cmp "$T/b" "$Z/d/b"
+}
+
+test_safety_torn_backing_file() {
+	safety_keymount
+	head -c 5000 /dev/urandom >"$T/a"
+	expect cp "$T/a" "$Z/a"
+	safety_umount
+	local ba
+	ba=$(safety_backing_of_size "$(safety_backing_size 5000)")
+	truncate -s -10 "$ba"
+	safety_keymount
+	# Whatever size it shows, it never returns bytes that were not written.
+	if cat "$Z/a" >"$T/got" 2>"$T/err"; then
+		fail "a torn backing file read without error ($(stat -c %s "$T/got") bytes)"
+	fi
+	grep -q "Input/output error" "$T/err" || fail "torn file: $(cat "$T/err")"
+	cmp <(head -c 4096 "$Z/a") <(head -c 4096 "$T/a") || fail "the intact first block"
+}
+
+test_safety_wrong_key() {
+	safety_keymount
+	echo secret >"$Z/f"
+	mkdir "$Z/d"
+	echo more >"$Z/d/g"
+	safety_umount
+	"$EKYCFS" --genkey "$T/key2" >/dev/null || fail "genkey 2"
+	safety_snapshot "$T/S" >"$T/before"
+	local out rc
+	out=$("$EKYCFS" -o "ttl=1h,key_file=$T/key2" "$T/S" "$T/M" 2>&1)
+	rc=$?
+	expect_eq "$rc" 1 "exit status with a wrong key"
+	case "$out" in *"wrong key"*) ;; *) fail "message: $out" ;; esac
+	expect_fail mountpoint -q "$T/M"
+	# --sweep with the wrong key: refused too.
+	out=$("$EKYCFS" --sweep -o "key_file=$T/key2" "$T/S" 2>&1)
+	rc=$?
+	expect_eq "$rc" 1 "exit status of --sweep with a wrong key"
+	case "$out" in *"wrong key"*) ;; *) fail "sweep message: $out" ;; esac
+	safety_snapshot "$T/S" >"$T/after"
+	diff "$T/before" "$T/after" >"$T/snapdiff" || fail "store changed: $(cat "$T/snapdiff")"
+	# The right key still opens it.
+	safety_keymount
+	expect_eq "$(cat "$Z/f")$(cat "$Z/d/g")" secretmore "content with the right key"
+}
+
+test_safety_bad_config() {
+	local out rc
+	printf '[ekycfs]\nttl = 2h\nbogus = 1\n' >"$T/unknown.conf"
+	printf '[ekycfs]\n\nttl = 5x\n' >"$T/badttl.conf"
+	printf '# zones\n[zone rlc]\nttl = 0\n' >"$T/zonettl.conf"
+	printf '[ekycfs]\n[nosuch]\n' >"$T/section.conf"
+	for c in unknown.conf:3 badttl.conf:3 zonettl.conf:3 section.conf:2; do
+		out=$("$EKYCFS" -o "config=$T/${c%%:*}" "$T/S" "$T/M" 2>&1)
+		rc=$?
+		expect_eq "$rc" 2 "exit status for ${c%%:*}"
+		case "$out" in *"$T/$c:"*) ;; *) fail "${c%%:*}: message has no FILE:LINE ($T/$c:): $out" ;; esac
+		expect_fail mountpoint -q "$T/M"
+		[ ! -e "$T/S" ] || fail "store created despite ${c%%:*}"
+	done
+	# The same for --sweep.
+	out=$("$EKYCFS" --sweep -o "config=$T/unknown.conf" "$T/S" 2>&1)
+	expect_eq "$?" 2 "exit status of --sweep with a bad config"
+	# Bad options on the command line.
+	mkdir -p "$T/M"
+	for o in ttl=abc ttl=0 ttl=5d shred_passes=-1 shred_passes=x config=$T/missing.conf; do
+		out=$("$EKYCFS" -o "$o" "$T/S" "$T/M" 2>&1)
+		expect_eq "$?" 2 "exit status for -o $o ($out)"
+		case "$out" in ekycfs:*) ;; *) fail "message for -o $o: $out" ;; esac
+		expect_fail mountpoint -q "$T/M"
+		[ ! -e "$T/S" ] || fail "store created despite -o $o"
+	done
+	"$EKYCFS" --bogus "$T/S" "$T/M" >/dev/null 2>&1
+	expect_eq "$?" 2 "exit status for an unknown flag"
+	"$EKYCFS" "$T/S" >/dev/null 2>&1
+	expect_eq "$?" 2 "exit status without a mountpoint"
+	[ ! -e "$T/S" ] || fail "store created by a bad command line"
+}
+
+test_safety_not_a_store() {
+	mkdir -p "$T/S/sub" "$T/M"
+	echo "precious data" >"$T/S/important.txt"
+	head -c 10000 /dev/urandom >"$T/S/sub/photo.jpg"
+	ln -s important.txt "$T/S/link"
+	safety_snapshot "$T/S" >"$T/before"
+	local out rc
+	out=$("$EKYCFS" -o ttl=1h "$T/S" "$T/M" 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "mounted a directory that is not a store"
+	case "$out" in *"not an ekycfs store"*) ;; *) fail "message: $out" ;; esac
+	expect_fail mountpoint -q "$T/M"
+	out=$("$EKYCFS" --sweep "$T/S" 2>&1)
+	[ $? -ne 0 ] || fail "swept a directory that is not a store"
+	case "$out" in *"not an ekycfs store"*) ;; *) fail "sweep message: $out" ;; esac
+	"$EKYCFS" --genkey "$T/key" >/dev/null || fail genkey
+	out=$("$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" 2>&1)
+	[ $? -ne 0 ] || fail "mounted a directory that is not a store (key file)"
+	safety_snapshot "$T/S" >"$T/after"
+	diff "$T/before" "$T/after" >"$T/snapdiff" || fail "directory changed: $(cat "$T/snapdiff")"
+	# A garbage marker is not a store either.
+	mkdir "$T/S2"
+	echo "not really" >"$T/S2/ekycfs.store"
+	echo keep >"$T/S2/keep"
+	safety_snapshot "$T/S2" >"$T/before2"
+	"$EKYCFS" -o ttl=1h "$T/S2" "$T/M" >/dev/null 2>&1 && fail "mounted a store with a garbage marker"
+	expect_fail mountpoint -q "$T/M"
+	safety_snapshot "$T/S2" >"$T/after2"
+	diff "$T/before2" "$T/after2" >/dev/null || fail "garbage-marker directory changed"
+	# An empty directory becomes a store.
+	mkdir "$T/S3"
+	expect mount_fs "$T/S3" "$T/M" -o ttl=1h
+	expect test -f "$T/S3/ekycfs.store"
+}
+
+test_safety_busy_mountpoint() {
+	safety_mount
+	echo first >"$Z/f"
+	local out rc
+	out=$("$EKYCFS" -o ttl=1h "$T/S2" "$T/M" 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "mounted twice on one mountpoint"
+	case "$out" in *busy*) ;; *) fail "message: $out" ;; esac
+	[ ! -e "$T/S2" ] || fail "second store created"
+	expect_eq "$(grep -c " $T/M " /proc/mounts)" 1 "mounts on M"
+	expect_eq "$(cat "$Z/f")" first "first mount still works"
+	echo more >>"$Z/f"
+	expect_eq "$(cat "$Z/f")" "first
+more" "first mount still writable"
+}
+
+test_safety_store_in_use() {
+	safety_mount
+	echo first >"$Z/f"
+	mkdir -p "$T/M2"
+	local out
+	out=$("$EKYCFS" -o ttl=1h "$T/S" "$T/M2" 2>&1)
+	[ $? -ne 0 ] || { MOUNTS+=("$T/M2"); fail "one store mounted twice"; }
+	expect_fail mountpoint -q "$T/M2"
+	case "$out" in *"in use"*) ;; *) fail "message: $out" ;; esac
+	expect_eq "$(cat "$Z/f")" first "first mount still works"
+	out=$("$EKYCFS" --sweep "$T/S" 2>&1)
+	[ $? -ne 0 ] || fail "--sweep ran on a mounted store"
+	expect_eq "$(cat "$Z/f")" first "first mount after a refused sweep"
+}
+
+test_safety_genkey() {
+	expect "$EKYCFS" --genkey "$T/key"
+	expect_eq "$(stat -c %a "$T/key")" 600 "key file mode"
+	[ "$(stat -c %s "$T/key")" -ge 32 ] || fail "key file too small"
+	local sum out
+	sum=$(sha256sum <"$T/key")
+	out=$("$EKYCFS" --genkey "$T/key" 2>&1) && fail "--genkey overwrote a key file"
+	expect_eq "$(sha256sum <"$T/key")" "$sum" "key file after a refused --genkey"
+	case "$out" in *"$T/key"*) ;; *) fail "message does not name the file: $out" ;; esac
+	# Not through a symlink to an existing file either.
+	echo precious >"$T/other"
+	ln -s "$T/other" "$T/link"
+	"$EKYCFS" --genkey "$T/link" >/dev/null 2>&1 && fail "--genkey wrote through a symlink"
+	expect_eq "$(cat "$T/other")" precious "symlink target"
+	# Two keys differ.
+	expect "$EKYCFS" --genkey "$T/key2"
+	[ "$(sha256sum <"$T/key2")" != "$sum" ] || fail "two --genkey gave the same key"
+}
+
+test_safety_key_file_mode() {
+	"$EKYCFS" --genkey "$T/key" >/dev/null || fail genkey
+	local m out
+	for m in 644 640 604 666; do
+		chmod "$m" "$T/key"
+		mkdir -p "$T/M0"
+		out=$("$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M0" 2>&1)
+		[ $? -ne 0 ] || { MOUNTS+=("$T/M0"); fail "key file mode $m accepted"; }
+		expect_fail mountpoint -q "$T/M0"
+		case "$out" in *"$T/key"*) ;; *) fail "message does not name the key file: $out" ;; esac
+		[ ! -e "$T/S" ] || fail "store created with a key file of mode $m"
+	done
+	chmod 600 "$T/key"
+	expect mount_fs "$T/S" "$T/M" -o "ttl=1h,key_file=$T/key"
+	chmod 400 "$T/key"
+	safety_umount
+	expect mount_fs "$T/S" "$T/M" -o "ttl=1h,key_file=$T/key"
+}
+
+test_safety_ephemeral() {
+	safety_mount
+	echo secret >"$Z/f"
+	mkdir "$Z/d"
+	head -c 9000 /dev/urandom >"$Z/d/g"
+	local old
+	old=$(find "$T/S/rlc" -mindepth 1 -printf '%f\n')
+	[ -n "$old" ] || fail "no backing entries"
+	safety_umount
+	safety_mount
+	expect_eq "$(ls -A "$Z")" "" "rlc after remounting an ephemeral store"
+	expect_eq "$(ls -A "$T/M/idocr")" "" "idocr after remounting"
+	local n
+	for n in $old; do
+		[ -z "$(find "$T/S" -name "$n")" ] || fail "old backing entry $n still in the store"
+	done
+	wait_until 10 safety_empty_dir "$T/S/.trash" || fail "trash not emptied: $(ls -A "$T/S/.trash")"
+	expect_eq "$(find "$T/S/rlc" -mindepth 1 | wc -l)" 0 "backing entries left"
+	# The new mount works.
+	echo new >"$Z/f"
+	expect_eq "$(cat "$Z/f")" new "new mount"
+	# An ephemeral store does not take a key file.
+	safety_umount
+	"$EKYCFS" --genkey "$T/key" >/dev/null || fail genkey
+	"$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" >/dev/null 2>&1 &&
+		{ MOUNTS+=("$T/M"); fail "an ephemeral store was mounted with a key file"; }
+	expect_fail mountpoint -q "$T/M"
+}
+
+test_safety_key_file_persist() {
+	safety_keymount
+	mkdir -p "$T/ref/a/b"
+	head -c 70000 /dev/urandom >"$T/ref/a/b/big"
+	echo small >"$T/ref/small"
+	: >"$T/ref/empty"
+	ln -s a/b/big "$T/ref/link"
+	chmod 640 "$T/ref/small"
+	touch -d '2020-02-02 02:02:02' "$T/ref/a/b/big"
+	expect cp -a "$T/ref" "$Z/tree"
+	expect setfattr -n user.note -v kept "$Z/tree/small"
+	safety_umount
+	# An offline sweep with the key: nothing has expired, nothing goes.
+	expect "$EKYCFS" --sweep -o "ttl=1h,key_file=$T/key" "$T/S" >/dev/null
+	safety_keymount
+	expect diff -r "$T/ref" "$Z/tree"
+	expect_eq "$(stat -c '%a %s %Y' "$Z/tree/small" "$Z/tree/a/b/big")" \
+		"$(stat -c '%a %s %Y' "$T/ref/small" "$T/ref/a/b/big")" "modes, sizes, mtimes"
+	expect_eq "$(readlink "$Z/tree/link")" a/b/big "symlink"
+	expect_eq "$(getfattr --only-values -n user.note "$Z/tree/small")" kept "xattr"
+	# A store with a key file refuses to mount without it.
+	safety_umount
+	local out
+	out=$("$EKYCFS" -o ttl=1h "$T/S" "$T/M" 2>&1) && { MOUNTS+=("$T/M"); fail "mounted without its key file"; }
+	case "$out" in *key*) ;; *) fail "message: $out" ;; esac
+	safety_keymount
+	expect diff -r "$T/ref" "$Z/tree"
+}
+
+test_safety_kill9_fsynced() {
+	safety_genkey
+	mkdir -p "$T/M"
+	"$EKYCFS" -f -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" >"$T/daemon.log" 2>&1 &
+	local pid=$!
+	MOUNTS+=("$T/M")
+	wait_until 5 mountpoint -q "$T/M" || fail "foreground mount did not appear"
+	Z=$T/M/rlc
+	head -c 50000 /dev/urandom >"$T/a"
+	head -c 20000 /dev/urandom >"$T/patch"
+	expect dd if="$T/a" of="$Z/a" bs=4096 conv=fsync status=none
+	mkdir "$Z/d"
+	expect python3 -c '
+import os, sys
+fd = os.open(sys.argv[2], os.O_WRONLY)
+with open(sys.argv[1], "rb") as f:
+    os.pwrite(fd, f.read(), 10000)
+os.fsync(fd)
+os.close(fd)
+' "$T/patch" "$Z/a"
+	dd if="$T/patch" of="$T/a" bs=1 seek=10000 conv=notrunc status=none
+	echo durable >"$Z/d/b"
+	expect python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$Z/d/b"
+	expect python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY|os.O_DIRECTORY); os.fsync(fd)' "$Z/d"
+	# A write in flight, never synced.
+	head -c 100000 /dev/urandom >"$Z/unsynced"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	fusermount3 -u "$T/M" 2>/dev/null || umount -l "$T/M"
+	wait_until 5 sh -c "! mountpoint -q '$T/M'" || fail "dead mount still there"
+	safety_keymount
+	expect cmp "$T/a" "$Z/a"
+	expect_eq "$(cat "$Z/d/b")" durable "fsynced small file"
+	if [ -e "$Z/unsynced" ]; then
+		expect cat "$Z/unsynced" >/dev/null
+	fi
+}
+
+test_safety_help_version() {
+	local out
+	out=$("$EKYCFS" --help) || fail "--help exit status"
+	case "$out" in *[Uu]sage*STORE*MOUNTPOINT*) ;; *) fail "--help output: $out" ;; esac
+	out=$("$EKYCFS" -h) || fail "-h exit status"
+	out=$("$EKYCFS" --version) || fail "--version exit status"
+	echo "$out" | grep -Eq '^ekycfs [0-9]+\.[0-9]+' || fail "--version output: $out"
+	out=$("$EKYCFS" -V) || fail "-V exit status"
+}
