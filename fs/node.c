@@ -420,6 +420,20 @@ void node_insert(struct vfs *v, struct node *n)
 	pthread_mutex_unlock(&v->lock);
 }
 
+void node_rebind(struct vfs *v, struct node *n, int fd, uint64_t ino)
+{
+	int old;
+
+	pthread_mutex_lock(&v->lock);
+	remove_locked(v, n);
+	old = n->fd;
+	n->fd = fd;
+	n->ino = ino;
+	insert_locked(v, n);
+	pthread_mutex_unlock(&v->lock);
+	close(old);
+}
+
 void node_unhash(struct vfs *v, struct node *n)
 {
 	pthread_mutex_lock(&v->lock);

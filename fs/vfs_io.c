@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <linux/limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "layout.h"
 #include "vfs_internal.h"
+
+static int truncate_locked(struct vfs *v, struct node *n, off_t size);
 
 /* Open n's content for I/O (io write-locked by the caller): the backing
  * file, its header checked against the stamp, and its key. */
@@ -103,10 +107,8 @@ static int handle_new(struct vfs *v, struct node *n, int flags, struct handle **
 	pthread_rwlock_wrlock(&n->io);
 	rc = io_get_locked(v, n);
 	if (rc == 0 && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
-		rc = fileio_truncate(n->data_fd, n->fk, &n->size, 0);
-		if (rc == 0)
-			node_touch(v, n, vfs_now(v));
-		else
+		rc = truncate_locked(v, n, 0);
+		if (rc < 0)
 			io_put_locked(v, n); /* just opened by name: not unlinked */
 	}
 	pthread_rwlock_unlock(&n->io);
@@ -279,6 +281,123 @@ int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len)
 	return rc;
 }
 
+/* Copy n's user xattr slots from fd `from` to fd `to` (same entry id). */
+static void copy_user_xattrs(int from, int to)
+{
+	char list[XATTR_LIST_MAX], *val = malloc(XATTR_SIZE_MAX);
+	ssize_t len = flistxattr(from, list, sizeof(list));
+
+	for (ssize_t i = 0; val && i < len; i += (ssize_t)strlen(list + i) + 1) {
+		ssize_t vlen;
+
+		if (strncmp(list + i, XATTR_SLOT_PREFIX, strlen(XATTR_SLOT_PREFIX)) != 0)
+			continue;
+		vlen = fgetxattr(from, list + i, val, XATTR_SIZE_MAX);
+		if (vlen >= 0)
+			fsetxattr(to, list + i, val, (size_t)vlen, 0);
+	}
+	free(val);
+}
+
+/* Make an empty backing file in the trash that continues entry n: same
+ * file id, owner, mode and user xattrs, stamped now. Returns its fd. */
+static int make_successor(struct vfs *v, struct node *n, const struct stat *old, char tname[33])
+{
+	struct file_header h = {.version = FORMAT_VERSION, .type = n->stamp.kind};
+	struct stamp s;
+	struct stat sb;
+	int fd, rc;
+
+	h.cipher = (uint8_t)v->store->cipher;
+	pthread_mutex_lock(&n->mu);
+	s = n->stamp;
+	pthread_mutex_unlock(&n->mu);
+	memcpy(h.file_id, s.id, FILE_ID_BYTES);
+	s.mtime = vfs_now(v);
+	shred_random_name(tname);
+	fd = openat(v->store->trash_fd, tname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    old->st_mode & 07777);
+	if (fd < 0)
+		return -errno;
+	rc = fchown(fd, old->st_uid, old->st_gid) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = fileio_init(fd, &h);
+	if (rc == 0 && fstat(fd, &sb) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		copy_user_xattrs(n->data_fd, fd);
+		rc = store_write_stamp(v->keys, fd, sb.st_ino, &s);
+	}
+	if (rc < 0) {
+		close(fd);
+		unlinkat(v->store->trash_fd, tname, 0);
+		return rc;
+	}
+	return fd;
+}
+
+/* Truncate to zero by swapping a fresh empty backing file in for the old
+ * one (atomically, RENAME_EXCHANGE): the old content leaves at once and is
+ * shredded in the background rather than inline. n is open and io
+ * write-locked. Returns 0, or -EAGAIN when the caller should truncate in
+ * place (hard links, or nothing worth moving). */
+static int swap_empty_locked(struct vfs *v, struct node *n)
+{
+	char path[64], real[PATH_MAX], tname[33], *base;
+	struct stat old, sb;
+	int dirfd, fd, pfd, rc = -EAGAIN;
+
+	if (fstat(n->data_fd, &old) < 0 || old.st_nlink != 1 || n->size <= BLOCK_SIZE)
+		return -EAGAIN;
+	node_path(n, path, sizeof(path));
+	ssize_t len = readlink(path, real, sizeof(real) - 1);
+	if (len <= 0)
+		return -EAGAIN;
+	real[len] = '\0';
+	base = strrchr(real, '/');
+	if (!base || base == real)
+		return -EAGAIN;
+	*base++ = '\0';
+	dirfd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -EAGAIN;
+	fd = make_successor(v, n, &old, tname);
+	if (fd < 0)
+		goto out_dir;
+	if (renameat2(v->store->trash_fd, tname, dirfd, base, RENAME_EXCHANGE) < 0 ||
+	    (pfd = openat(dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		close(fd);
+		unlinkat(v->store->trash_fd, tname, 0);
+		goto out_dir;
+	}
+	fstat(pfd, &sb);
+	node_rebind(v, n, pfd, sb.st_ino);
+	close(n->data_fd);
+	n->data_fd = fd;
+	n->size = 0;
+	pthread_mutex_lock(&n->mu);
+	struct stamp s = n->stamp;
+	pthread_mutex_unlock(&n->mu);
+	node_load_stamp(v, n); /* the successor's, sealed for its inode */
+	vfs_submit_shred(v, tname, n->zone, &s, true);
+	rc = 0;
+out_dir:
+	close(dirfd);
+	return rc;
+}
+
+/* Set the size of open n (io write-locked), zero by swapping. */
+static int truncate_locked(struct vfs *v, struct node *n, off_t size)
+{
+	int rc = size == 0 ? swap_empty_locked(v, n) : -EAGAIN;
+
+	if (rc == -EAGAIN)
+		rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
+	if (rc == 0)
+		node_touch(v, n, vfs_now(v));
+	return rc;
+}
+
 /* Truncate n to size, opening its content for the time it takes. */
 static int set_size(struct vfs *v, struct node *n, off_t size)
 {
@@ -291,12 +410,7 @@ static int set_size(struct vfs *v, struct node *n, off_t size)
 	pthread_rwlock_wrlock(&n->io);
 	rc = io_get_locked(v, n);
 	if (rc == 0) {
-		if (expired_now(v, n))
-			rc = -ESTALE;
-		else
-			rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
-		if (rc == 0)
-			node_touch(v, n, vfs_now(v));
+		rc = expired_now(v, n) ? -ESTALE : truncate_locked(v, n, size);
 		io_put_locked(v, n);
 	}
 	pthread_rwlock_unlock(&n->io);

@@ -107,6 +107,9 @@ void node_insert(struct vfs *v, struct node *n);
 void node_put(struct vfs *v, struct node *n);
 /* Point a directory node at (parent, bname) after a rename. */
 void node_move(struct vfs *v, struct node *n, struct node *parent, const char *bname);
+/* Point n at another backing inode (fd an O_PATH fd on it, ino its
+ * number), rehashing it; n's old fd is closed. */
+void node_rebind(struct vfs *v, struct node *n, int fd, uint64_t ino);
 /* Take n out of the table: its backing inode lost its last name, and the
  * inode number may come back for a new entry. */
 void node_unhash(struct vfs *v, struct node *n);
