@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 
 #define KDF_CONTEXT "ekycfs01"
 #define KEYFILE_HEX (KEY_BYTES * 2)
@@ -112,25 +113,6 @@ void keys_free(struct keys *k)
 	sodium_free(k); /* wipes before unmapping */
 }
 
-/* Read up to cap bytes of fd into buf; returns bytes read or -errno. */
-static ssize_t read_all(int fd, char *buf, size_t cap)
-{
-	size_t got = 0;
-
-	while (got < cap) {
-		ssize_t n = read(fd, buf + got, cap - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 int keys_load_file(const char *path, struct keys **out, char *err, size_t errlen)
 {
 	char *hex = NULL;
@@ -164,7 +146,7 @@ int keys_load_file(const char *path, struct keys **out, char *err, size_t errlen
 		snprintf(err, errlen, "key file %s: out of memory", path);
 		goto out_free;
 	}
-	n = read_all(fd, hex, KEYFILE_HEX + 2);
+	n = pread_full(fd, hex, KEYFILE_HEX + 2, 0);
 	if (n == KEYFILE_HEX + 1 && hex[KEYFILE_HEX] == '\n')
 		n = KEYFILE_HEX;
 	if (n != KEYFILE_HEX ||

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
 
 static const uint8_t zeros[BLOCK_SIZE * 32];
@@ -22,40 +24,6 @@ static uint8_t *span_scratch(void)
 	if (!span_buf)
 		span_buf = malloc((size_t)SPAN_BLOCKS * BLOCK_DISK);
 	return span_buf;
-}
-
-static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, off + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* Plain length of block index in a file of plain size size (0 if beyond). */

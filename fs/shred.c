@@ -2,7 +2,6 @@
  * worker that runs it, so deletion returns at once and shredding follows. */
 #include "shred.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +16,7 @@
 #include "crypto.h"
 #include "layout.h"
 #include "stamp.h"
+#include "util.h"
 
 #define SHRED_CHUNK (1 << 20)
 
@@ -118,29 +118,6 @@ out_close:
 	return rc;
 }
 
-/* 0 when the directory fd holds nothing, -ENOTEMPTY, or -errno. */
-static int dir_empty(int fd)
-{
-	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dp = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-	struct dirent *d;
-	int rc = 0;
-
-	if (!dp) {
-		rc = -errno;
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return rc;
-	}
-	while ((d = readdir(dp)))
-		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
-			rc = -ENOTEMPTY;
-			break;
-		}
-	closedir(dp);
-	return rc;
-}
-
 int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 {
 	char tmp[33];
@@ -150,12 +127,12 @@ int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 	if (fd < 0)
 		return -errno;
 	/* A directory that still holds something is left exactly as it was. */
-	rc = dir_empty(fd);
-	if (rc == 0)
+	rc = dir_is_empty(fd);
+	if (rc == 1)
 		strip_xattrs(fd);
 	close(fd);
-	if (rc < 0)
-		return rc;
+	if (rc < 1)
+		return rc < 0 ? rc : -ENOTEMPTY;
 	rc = rename_random(dirfd, name, tmp);
 	if (rc == 0 && sys->unlinkat(dirfd, tmp, AT_REMOVEDIR) < 0)
 		rc = -errno;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 
 #define MARKER_MAX 1024
 
@@ -86,31 +87,6 @@ static int marker_write(int dirfd, const struct marker *m)
 	if (rc < 0)
 		unlinkat(dirfd, STORE_MARKER ".new", 0);
 	return rc;
-}
-
-/* 1 if the directory holds nothing, 0 if it does, -errno. */
-static int dir_is_empty(int dirfd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *d;
-	DIR *dp;
-	int empty = 1;
-
-	if (fd < 0)
-		return -errno;
-	dp = fdopendir(fd);
-	if (!dp) {
-		close(fd);
-		return -errno;
-	}
-	while ((d = readdir(dp))) {
-		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
-			empty = 0;
-			break;
-		}
-	}
-	closedir(dp);
-	return empty;
 }
 
 int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,

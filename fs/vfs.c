@@ -311,6 +311,18 @@ static void undo_new(struct node *parent, const struct bname *b, bool dir)
 	vfs_remove_sidecar(parent, b->name);
 }
 
+/* Encode name for a new entry in parent, with its sidecar when long. */
+static int new_name(struct vfs *v, struct node *parent, const char *name, struct bname *b)
+{
+	int rc = check_dir(v, parent);
+
+	if (rc == 0)
+		rc = vfs_encode(v, parent, name, b);
+	if (rc == 0 && b->is_long)
+		rc = vfs_write_sidecar(parent, b);
+	return rc;
+}
+
 /* Make a content file (regular, symlink or fifo) with its header. The
  * open O_RDWR fd is returned in *fdp when fdp is not NULL. */
 static int make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
@@ -321,11 +333,7 @@ static int make_file(struct vfs *v, struct node *parent, const char *name, mode_
 	struct bname b;
 	int fd, rc;
 
-	rc = check_dir(v, parent);
-	if (rc == 0)
-		rc = vfs_encode(v, parent, name, &b);
-	if (rc == 0 && b.is_long)
-		rc = vfs_write_sidecar(parent, &b);
+	rc = new_name(v, parent, name, &b);
 	if (rc < 0)
 		return rc;
 	fd = openat(parent->fd, b.name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -369,11 +377,7 @@ int vfs_mkdir(struct vfs *v, struct node *parent, const char *name, mode_t mode,
 	struct bname b;
 	int fd, rc;
 
-	rc = check_dir(v, parent);
-	if (rc == 0)
-		rc = vfs_encode(v, parent, name, &b);
-	if (rc == 0 && b.is_long)
-		rc = vfs_write_sidecar(parent, &b);
+	rc = new_name(v, parent, name, &b);
 	if (rc < 0)
 		return rc;
 	if (mkdirat(parent->fd, b.name, mode & 07777) < 0) {
@@ -433,14 +437,9 @@ int vfs_link(struct vfs *v, struct node *n, struct node *newparent, const char *
 
 	if (n->kind == STAMP_DIR)
 		return -EPERM;
-	rc = check_dir(v, newparent);
-	if (rc < 0)
-		return rc;
-	if (newparent->zone != n->zone)
+	if (newparent != &v->root && newparent->zone != n->zone)
 		return -EXDEV;
-	rc = vfs_encode(v, newparent, newname, &b);
-	if (rc == 0 && b.is_long)
-		rc = vfs_write_sidecar(newparent, &b);
+	rc = new_name(v, newparent, newname, &b);
 	if (rc < 0)
 		return rc;
 	node_path(n, path, sizeof(path));

@@ -1,0 +1,21 @@
+/* util.h - small I/O helpers the core modules share: whole reads and
+ * writes that survive EINTR and short transfers, and an emptiness test. */
+#ifndef EKYCFS_UTIL_H
+#define EKYCFS_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read up to len bytes at off; fewer only at end of file. Returns the
+ * count or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* Write all len bytes at off. Returns 0 or -errno. */
+__attribute__((warn_unused_result)) int pwrite_full(int fd, const void *buf, size_t len,
+						    off_t off);
+
+/* 1 when the directory open as dirfd holds no entry, 0 when it holds one,
+ * or -errno. dirfd may be O_PATH; its offset is not disturbed. */
+int dir_is_empty(int dirfd);
+
+#endif
