@@ -296,37 +296,66 @@ struct dirbuf {
 	fuse_req_t req;
 	char *buf;
 	size_t size, used;
+	bool plus;
 };
 
-static int emit_entry(void *arg, const char *name, const struct stat *st, off_t next)
+static int emit_entry(void *arg, const char *name, const struct stat *st, off_t next,
+		      const struct vfs_entry *e)
 {
 	struct dirbuf *b = arg;
-	size_t need = fuse_add_direntry(b->req, NULL, 0, name, NULL, 0);
+	struct fuse_entry_param p = {0};
+	size_t need = b->plus ? fuse_add_direntry_plus(b->req, NULL, 0, name, NULL, 0)
+			      : fuse_add_direntry(b->req, NULL, 0, name, NULL, 0);
 
 	if (b->used + need > b->size)
 		return 1;
-	fuse_add_direntry(b->req, b->buf + b->used, b->size - b->used, name, st, next);
+	if (!b->plus) {
+		fuse_add_direntry(b->req, b->buf + b->used, b->size - b->used, name, st, next);
+	} else {
+		/* "." and "..": no entry, so the kernel makes no dentry. */
+		p.attr = *st;
+		if (e) {
+			p.ino = ino_of(fuse_req_userdata(b->req), e->node);
+			p.attr_timeout = p.entry_timeout = e->timeout;
+		}
+		fuse_add_direntry_plus(b->req, b->buf + b->used, b->size - b->used, name, &p,
+				       next);
+	}
 	b->used += need;
 	return 0;
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+		       bool plus)
 {
-	struct dirbuf b = {req, malloc(size), size, 0};
+	struct dirbuf b = {req, malloc(size), size, 0, plus};
 	int rc;
 
-	(void)ino;
 	if (!b.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = vfs_readdir(vfs_of(req), (struct dirhandle *)(uintptr_t)fi->fh, off, emit_entry, &b);
+	rc = vfs_readdir(vfs_of(req), (struct dirhandle *)(uintptr_t)fi->fh, off, plus,
+			 emit_entry, &b);
 	if (rc < 0 && b.used == 0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_buf(req, b.buf, b.used);
 	free(b.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -431,6 +460,7 @@ const struct fuse_lowlevel_ops ekycfs_ops = {
 	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,8 +189,34 @@ static int do_sweep(struct run *r)
 	return EXIT_SUCCESS;
 }
 
+/* One O_PATH fd per inode the kernel knows: allow as many as the
+ * system does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+	unsigned long max = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (max > rl.rlim_max && geteuid() == 0)
+		rl.rlim_max = max;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int do_mount(struct run *r)
 {
+	raise_fd_limit();
 	/* The kernel applies the caller's umask; the daemon's must not add. */
 	umask(0);
 	if (check_mountpoint(r) < 0 || open_all(r, STORE_MOUNT) < 0)

@@ -214,7 +214,6 @@ int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_
 {
 	struct bname b;
 	struct stat sb;
-	struct node *n;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -235,14 +234,23 @@ int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_
 		rc = stat_entry(v, parent, name, &b, &sb);
 	if (rc < 0)
 		return rc == -EINVAL ? -ENOENT : rc;
-	if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+	return vfs_entry_at(v, parent, b.name, &sb, vfs_now(v), e);
+}
+
+int vfs_entry_at(struct vfs *v, struct node *dir, const char *bname, const struct stat *sb,
+		 int64_t now, struct vfs_entry *e)
+{
+	struct node *n;
+	int rc;
+
+	if (!S_ISDIR(sb->st_mode) && !S_ISREG(sb->st_mode))
 		return -EIO; /* not something ekycfs made */
-	n = node_get(v, parent, b.name, &sb, &rc);
+	n = node_get(v, dir, bname, sb, &rc);
 	if (!n)
 		return rc;
-	rc = fill_entry(v, n, vfs_now(v), e);
+	rc = fill_entry(v, n, now, e);
 	if (rc == -ENOENT)
-		vfs_schedule(v, parent, b.name, vfs_now(v)); /* shred it soon */
+		vfs_schedule(v, dir, bname, now); /* shred it soon */
 	return rc;
 }
 

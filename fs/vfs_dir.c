@@ -45,16 +45,22 @@ int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh)
 	return 0;
 }
 
-static int readdir_root(struct vfs *v, off_t off, vfs_emit_fn emit, void *arg)
+static int readdir_root(struct vfs *v, off_t off, bool plus, vfs_emit_fn emit, void *arg)
 {
 	struct stat st = {.st_mode = S_IFDIR};
 
 	for (off_t i = off; i < (off_t)v->cfg->nzones + 2; i++) {
 		const char *name = i == 0 ? "." : i == 1 ? ".." : v->cfg->zones[i - 2].name;
+		struct vfs_entry e, *ep = NULL;
 
 		st.st_ino = i < 2 ? 1 : v->zones[i - 2]->ino;
-		if (emit(arg, name, &st, i + 1))
+		if (plus && i >= 2 && vfs_lookup(v, &v->root, name, &e) == 0)
+			ep = &e;
+		if (emit(arg, name, ep ? &ep->st : &st, i + 1, ep)) {
+			if (ep)
+				vfs_forget(v, ep->node, 1);
 			break;
+		}
 	}
 	return 0;
 }
@@ -93,7 +99,20 @@ static void foreign_name(struct vfs *v, struct node *dir, const char *stored, in
 	vfs_schedule(v, dir, stored, now);
 }
 
-int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit, void *arg)
+/* With plus: the entry as a lookup would give it. Returns 0, or -ENOENT
+ * when it is not to be listed. */
+static int plus_entry(struct vfs *v, struct node *dir, const char *stored, int64_t now,
+		      struct vfs_entry *e)
+{
+	struct stat sb;
+
+	if (fstatat(dir->fd, stored, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -ENOENT;
+	return vfs_entry_at(v, dir, stored, &sb, now, e);
+}
+
+int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
+		void *arg)
 {
 	static const mode_t types[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
 				       [STAMP_FIFO] = S_IFIFO, [STAMP_DIR] = S_IFDIR};
@@ -103,11 +122,12 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit
 	struct dirent *d;
 
 	if (dh->n == &v->root)
-		return readdir_root(v, off, emit, arg);
+		return readdir_root(v, off, plus, emit, arg);
 	if (off != dh->pos)
 		seekdir(dp, off);
 	for (;;) {
 		struct stat st = {0};
+		struct vfs_entry e, *ep = NULL;
 		uint8_t kind = STAMP_REG;
 		long here = telldir(dp);
 
@@ -124,13 +144,21 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit
 		} else if (vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0) {
 			foreign_name(v, dh->n, d->d_name, now);
 			continue;
+		} else if (plus) {
+			if (plus_entry(v, dh->n, d->d_name, now, &e) < 0)
+				continue;
+			ep = &e;
+			st = e.st;
 		} else if (!entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
 			continue;
 		} else {
 			st.st_mode = types[kind];
 		}
-		st.st_ino = d->d_ino;
-		if (emit(arg, plain, &st, dh->pos)) {
+		if (!ep)
+			st.st_ino = d->d_ino;
+		if (emit(arg, plain, &st, dh->pos, ep)) {
+			if (ep)
+				vfs_forget(v, ep->node, 1);
 			seekdir(dp, here);
 			dh->pos = here;
 			return 0;

@@ -117,10 +117,14 @@ int vfs_fsync(struct vfs *v, struct handle *h, bool datasync);
 int vfs_release(struct vfs *v, struct handle *h);
 
 /* Directories. emit returns non-zero when the caller's buffer is full;
- * the entry is then offered again at the next call. */
-typedef int (*vfs_emit_fn)(void *arg, const char *name, const struct stat *st, off_t next);
+ * the entry is then offered again at the next call. With plus, each entry
+ * but "." and ".." comes with e: a lookup reference the caller keeps when
+ * it emits the entry (it is dropped here when emit says full). */
+typedef int (*vfs_emit_fn)(void *arg, const char *name, const struct stat *st, off_t next,
+			   const struct vfs_entry *e);
 int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh);
-int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, vfs_emit_fn emit, void *arg);
+int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
+		void *arg);
 int vfs_releasedir(struct vfs *v, struct dirhandle *dh);
 
 /* The read-only control file at the mount root, read by `ekycfs status`:

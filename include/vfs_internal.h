@@ -130,6 +130,11 @@ int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadlin
 void node_path(const struct node *n, char *buf, size_t len);
 int node_stat(struct vfs *v, struct node *n, struct stat *st);
 
+/* The entry bname (stat sb) of dir as a kernel would look it up at now:
+ * a lookup reference in e, or -ENOENT when it has vanished. */
+int vfs_entry_at(struct vfs *v, struct node *dir, const char *bname, const struct stat *sb,
+		 int64_t now, struct vfs_entry *e);
+
 /* names */
 int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *b);
 /* Decode a backing name found in dir (reading a long form's sidecar). */
