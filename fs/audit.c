@@ -7,6 +7,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -53,10 +56,23 @@ struct audit *audit_open(const char *path, int *err)
 	return a;
 }
 
+/* Is a syslog daemon (or journald) listening? Without one, glibc's
+ * syslog() would try to connect again on every message. */
+static bool syslog_listening(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = _PATH_LOG};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 void audit_use_syslog(struct audit *a, int enable)
 {
-	a->syslog = enable;
-	if (enable)
+	a->syslog = enable && syslog_listening();
+	if (a->syslog)
 		openlog("ekycfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 

@@ -64,13 +64,14 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
 	struct stamp s = {0};
 	struct node *n = NULL;
 	char tname[33];
-	uint64_t ino = 0;
 	struct stat sb;
 	bool valid;
+	int rc;
 
-	valid = store_read_stamp(v->keys, dirfd, bname, &s, &ino) == 0;
-	if (fstatat(dirfd, bname, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+	rc = store_stat_stamp(v->keys, dirfd, bname, &s, &sb);
+	if (rc < 0 && rc != -EBADMSG)
+		return rc;
+	valid = rc == 0;
 	n = node_find(v, sb.st_ino);
 	shred_random_name(tname);
 	if (renameat(dirfd, bname, v->store->trash_fd, tname) < 0) {

@@ -184,7 +184,8 @@ int node_load_stamp(struct vfs *v, struct node *n)
 		return 0;
 	node_path(n, path, sizeof(path));
 	pthread_mutex_lock(&n->mu);
-	if (n->stamp_dirty) {
+	if (n->stamp_dirty || n->stamp_fresh) {
+		n->stamp_fresh = false;
 		pthread_mutex_unlock(&n->mu);
 		return 0;
 	}
@@ -347,8 +348,10 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	n->data_fd = -1;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_rwlock_init(&n->io, NULL);
-	if (node_load_stamp(v, n) == 0)
+	if (node_load_stamp(v, n) == 0) {
 		n->kind = n->stamp.kind;
+		n->stamp_fresh = true; /* the lookup in progress checks it next */
+	}
 	else
 		n->kind = S_ISDIR(sb->st_mode) ? STAMP_DIR : STAMP_REG;
 	if (n->kind == STAMP_DIR && !S_ISDIR(sb->st_mode))

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -141,8 +142,24 @@ int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 
 /* ---- background queue ---- */
 
+/* Shredding yields to a burst of deletions (rm -rf): a job waits while
+ * deletions keep arriving less than QUIET_NS apart, but never longer than
+ * MAX_DELAY_NS. The data is out of sight already; only the overwriting
+ * waits, so it does not compete with the burst for the disk. */
+#define QUIET_NS (100 * 1000 * 1000LL)
+#define MAX_DELAY_NS (2 * NSEC_PER_SEC)
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
 struct job {
 	struct job *next;
+	int64_t queued; /* CLOCK_MONOTONIC ns */
 	struct audit_rec rec;
 	char zone[65];
 	char name[33];
@@ -153,6 +170,8 @@ struct shredder {
 	pthread_cond_t work, idle;
 	struct job *head, *tail; /* protected by lock */
 	bool busy, stopping;     /* protected by lock */
+	bool hurry;              /* drain or stop asked: no more yielding; lock */
+	int64_t last_submit;     /* CLOCK_MONOTONIC ns; lock */
 	pthread_t thread;
 	int trash_fd;
 	unsigned passes;
@@ -195,10 +214,20 @@ static void *shredder_main(void *arg)
 			pthread_cond_wait(&s->work, &s->lock);
 			continue;
 		}
+		s->busy = true;
+		int64_t now = mono_now(), wait = s->last_submit + QUIET_NS - now;
+
+		if (!s->hurry && wait > 0 && now - j->queued < MAX_DELAY_NS) {
+			int64_t until = now + (wait < MAX_DELAY_NS ? wait : MAX_DELAY_NS);
+			struct timespec ts = {(time_t)(until / NSEC_PER_SEC),
+					      (long)(until % NSEC_PER_SEC)};
+
+			pthread_cond_timedwait(&s->work, &s->lock, &ts);
+			continue;
+		}
 		s->head = j->next;
 		if (!s->head)
 			s->tail = NULL;
-		s->busy = true;
 		pthread_mutex_unlock(&s->lock);
 		run_job(s, j);
 		free(j);
@@ -215,8 +244,13 @@ struct shredder *shredder_start(int trash_fd, unsigned passes, struct audit *aud
 
 	if (!s)
 		return NULL;
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->work, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->idle, NULL);
 	s->trash_fd = trash_fd;
 	s->passes = passes;
@@ -240,7 +274,9 @@ int shredder_submit(struct shredder *s, const char *name, const struct audit_rec
 	if (rec->zone)
 		strncpy(j->zone, rec->zone, sizeof(j->zone) - 1);
 	strncpy(j->name, name, sizeof(j->name) - 1);
+	j->queued = mono_now();
 	pthread_mutex_lock(&s->lock);
+	s->last_submit = j->queued;
 	if (s->tail)
 		s->tail->next = j;
 	else
@@ -255,8 +291,11 @@ int shredder_submit(struct shredder *s, const char *name, const struct audit_rec
 void shredder_drain(struct shredder *s)
 {
 	pthread_mutex_lock(&s->lock);
+	s->hurry = true;
+	pthread_cond_signal(&s->work);
 	while (s->head || s->busy)
 		pthread_cond_wait(&s->idle, &s->lock);
+	s->hurry = false;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -265,7 +304,7 @@ void shredder_stop(struct shredder *s)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
+	s->stopping = s->hurry = true;
 	pthread_cond_signal(&s->work);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);

@@ -89,12 +89,11 @@ static int marker_write(int dirfd, const struct marker *m)
 	return rc;
 }
 
-int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
-		     uint64_t *ino)
+int store_stat_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
+		     struct stat *sb)
 {
 	char path[64];
 	uint8_t raw[STAMP_BYTES + 1];
-	struct stat sb;
 	ssize_t n;
 	int fd, rc;
 
@@ -103,19 +102,29 @@ int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct s
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &sb) < 0) {
+	if (fstat(fd, sb) < 0) {
 		rc = -errno;
 		goto out_close;
 	}
-	*ino = sb.st_ino;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
 	if (n < 0)
 		rc = errno == ENODATA ? -EBADMSG : -errno;
 	else
-		rc = stamp_open(k, raw, (size_t)n, sb.st_ino, st);
+		rc = stamp_open(k, raw, (size_t)n, sb->st_ino, st);
 out_close:
 	close(fd);
+	return rc;
+}
+
+int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
+		     uint64_t *ino)
+{
+	struct stat sb;
+	int rc = store_stat_stamp(k, dirfd, name, st, &sb);
+
+	if (rc == 0 || rc == -EBADMSG)
+		*ino = sb.st_ino;
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "crypto.h"
@@ -52,6 +53,12 @@ void store_close(struct store *s);
 __attribute__((warn_unused_result)) int store_read_stamp(const struct keys *k, int dirfd,
 							 const char *name, struct stamp *st,
 							 uint64_t *ino);
+
+/* The same, also returning the entry's stat in *sb (valid when the
+ * return is 0 or -EBADMSG). */
+__attribute__((warn_unused_result)) int store_stat_stamp(const struct keys *k, int dirfd,
+							 const char *name, struct stamp *st,
+							 struct stat *sb);
 
 /* Seal and write a stamp onto the open backing entry fd with inode ino. */
 __attribute__((warn_unused_result)) int store_write_stamp(const struct keys *k, int fd,

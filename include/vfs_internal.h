@@ -33,6 +33,7 @@ struct node {
 	struct stamp stamp;
 	bool stamp_valid;
 	bool stamp_dirty;  /* newer than the xattr on disk */
+	bool stamp_fresh;  /* just read from disk: the next load may skip */
 	int64_t deadline;  /* ns; INT64_MAX for zone roots */
 	int64_t disk_mtime;
 
