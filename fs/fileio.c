@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "iohelper.h"
 #include "util.h"
 
 #define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
+#define PIPE_BLOCKS 32 /* 128 KiB chunks for I/O of more than one chunk */
 
 static const uint8_t zeros[BLOCK_SIZE * 32];
 
@@ -67,6 +69,14 @@ off_t fileio_size(int fd)
 	return layout_plain_size(st.st_size);
 }
 
+/* Bytes of the pipelined chunk starting at disk offset at (of total). */
+static size_t chunk_len(size_t at, size_t total)
+{
+	size_t c = (size_t)PIPE_BLOCKS * BLOCK_DISK;
+
+	return total - at < c ? total - at : c;
+}
+
 ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len,
 		    off_t off)
 {
@@ -74,8 +84,9 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
 	off_t disk_off;
-	size_t disk_len, pos = 0;
-	ssize_t n;
+	size_t disk_len, pos = 0, want = 0;
+	struct iohelper *pipe;
+	ssize_t n = 0;
 
 	if (!span)
 		return -ENOMEM;
@@ -90,29 +101,42 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 	disk_len = (size_t)(layout_backing_size(size) - disk_off);
 	if (disk_len > (last - first + 1) * BLOCK_DISK)
 		disk_len = (last - first + 1) * BLOCK_DISK;
-	n = pread_full(fd, span, disk_len, disk_off);
-	if (n < 0)
-		return n;
-	if ((size_t)n != disk_len)
-		return -EIO;
-	for (uint64_t i = first; i <= last; i++) {
-		size_t blen = block_len(size, i);
+	/* A large read opens one chunk while the helper reads the next. */
+	pipe = last - first >= PIPE_BLOCKS ? iohelper_self() : NULL;
+	if (pipe)
+		iohelper_pread(pipe, fd, span, want = chunk_len(0, disk_len), disk_off);
+	else if ((n = pread_full(fd, span, disk_len, disk_off)) >= 0 && (size_t)n != disk_len)
+		n = -EIO;
+	for (uint64_t i = first; n >= 0 && i <= last; i++) {
+		size_t blen = block_len(size, i), at = (size_t)(i - first) * BLOCK_DISK;
 		size_t skip = i == first ? (size_t)(off % BLOCK_SIZE) : 0;
 		size_t take = blen - skip < len - pos ? blen - skip : len - pos;
-		const uint8_t *sealed = span + (i - first) * BLOCK_DISK;
 
+		if (pipe && at % ((size_t)PIPE_BLOCKS * BLOCK_DISK) == 0) {
+			n = iohelper_wait(pipe);
+			if (n < 0 || (size_t)n != want) {
+				n = n < 0 ? n : -EIO;
+				break;
+			}
+			if (at + want < disk_len)
+				iohelper_pread(pipe, fd, span + at + want,
+					       chunk_len(at + want, disk_len),
+					       disk_off + (off_t)(at + want));
+			want = chunk_len(at + want, disk_len);
+		}
 		/* A block wholly inside buf decrypts in place, else via plain. */
 		if (skip == 0 && take == blen) {
-			if (block_open(fk, i, sealed, blen + BLOCK_OVERHEAD, out + pos) < 0)
-				return -EIO;
+			n = block_open(fk, i, span + at, blen + BLOCK_OVERHEAD, out + pos);
 		} else {
-			if (block_open(fk, i, sealed, blen + BLOCK_OVERHEAD, plain) < 0)
-				return -EIO;
-			memcpy(out + pos, plain + skip, take);
+			n = block_open(fk, i, span + at, blen + BLOCK_OVERHEAD, plain);
+			if (n >= 0)
+				memcpy(out + pos, plain + skip, take);
 		}
 		pos += take;
 	}
-	return (ssize_t)len;
+	if (pipe && n < 0)
+		iohelper_wait(pipe); /* nothing may still write into span */
+	return n < 0 ? n : (ssize_t)len;
 }
 
 /* Old plaintext of block index into plain; returns its length or -errno. */
@@ -141,12 +165,14 @@ static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const u
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
 	off_t end = off + (off_t)len;
-	size_t pos = 0, disk_len = 0;
+	size_t pos = 0, disk_len = 0, flushed = 0;
+	struct iohelper *pipe;
 	int rc;
 
 	if (!span)
 		return -ENOMEM;
 	layout_block_range(off, len, &first, &last);
+	pipe = last - first >= PIPE_BLOCKS ? iohelper_self() : NULL;
 	for (uint64_t i = first; i <= last; i++) {
 		off_t bstart = (off_t)i * BLOCK_SIZE;
 		size_t old = block_len(*size, i);
@@ -157,8 +183,11 @@ static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const u
 
 		if (from > 0 || to < old) {
 			rc = read_block(fd, fk, *size, i, plain);
-			if (rc < 0)
+			if (rc < 0) {
+				if (flushed > 0)
+					iohelper_wait(pipe); /* span is still being written */
 				return rc;
+			}
 			memcpy(plain + from, buf + pos, to - from);
 			block_seal(fk, i, plain, blen, sealed);
 		} else {
@@ -166,8 +195,18 @@ static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const u
 		}
 		pos += to - from;
 		disk_len += blen + BLOCK_OVERHEAD;
+		/* A large write hands each sealed chunk to the helper and seals
+		 * the next one while the kernel copies it. */
+		if (pipe && ((i - first + 1) % PIPE_BLOCKS == 0 || i == last)) {
+			if (flushed > 0 && (rc = (int)iohelper_wait(pipe)) < 0)
+				return rc;
+			iohelper_pwrite(pipe, fd, span + flushed, disk_len - flushed,
+					layout_block_offset(first) + (off_t)flushed);
+			flushed = disk_len;
+		}
 	}
-	rc = pwrite_full(fd, span, disk_len, layout_block_offset(first));
+	rc = pipe ? (int)iohelper_wait(pipe)
+		  : pwrite_full(fd, span, disk_len, layout_block_offset(first));
 	if (rc < 0)
 		return rc;
 	if (end > *size)
