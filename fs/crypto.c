@@ -62,6 +62,17 @@ void crypto_random(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
+void crypto_random_bulk(void *buf, size_t len)
+{
+	uint8_t seed[randombytes_SEEDBYTES];
+
+	/* A fresh kernel seed per call, expanded in user space (ChaCha20):
+	 * overwriting gigabytes should not be bound by getrandom(2). */
+	randombytes_buf(seed, sizeof(seed));
+	randombytes_buf_deterministic(buf, len, seed);
+	sodium_memzero(seed, sizeof(seed));
+}
+
 void crypto_wipe(void *buf, size_t len)
 {
 	sodium_memzero(buf, len);

@@ -259,7 +259,7 @@ static int wipe_tail(int fd, off_t from, off_t to)
 		size_t n = to - from > (off_t)FILEIO_MAX_IO ? FILEIO_MAX_IO : (size_t)(to - from);
 		int rc;
 
-		crypto_random(buf, n);
+		crypto_random_bulk(buf, n);
 		rc = pwrite_full(fd, buf, n, from);
 		if (rc < 0)
 			return rc;

@@ -42,7 +42,7 @@ static int overwrite(int fd, off_t from, off_t to, uint8_t *buf)
 		size_t n = to - from > SHRED_CHUNK ? SHRED_CHUNK : (size_t)(to - from);
 		ssize_t w;
 
-		crypto_random(buf, n);
+		crypto_random_bulk(buf, n);
 		w = pwrite(fd, buf, n, from);
 		if (w < 0 && errno == EINTR)
 			continue;

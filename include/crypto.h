@@ -70,6 +70,10 @@ int crypto_cipher_from_name(const char *name); /* -EINVAL if unknown */
 /* Random bytes. */
 void crypto_random(void *buf, size_t len);
 
+/* Random bytes for overwriting (shredding): a kernel seed per call,
+ * expanded with ChaCha20. */
+void crypto_random_bulk(void *buf, size_t len);
+
 /* Keyed 128-bit MAC over msg for the trusted stamp. */
 void crypto_stamp_mac(const struct keys *k, const void *msg, size_t len,
 		      uint8_t out[STAMP_MAC_BYTES]);

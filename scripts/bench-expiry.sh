@@ -3,11 +3,13 @@
 # deadline (p50/p99 over N files with staggered deadlines, seen through the
 # mount and from the audit log), shred throughput against plain write
 # throughput on the same disk, and the daemon's CPU time while idle.
-# Usage: scripts/bench-expiry.sh   (env: N=1000 TTL=5 SPREAD=10 SHRED_MB=512 IDLE=10)
+# Usage: scripts/bench-expiry.sh   (env: N=1000 TTL=15 SPREAD=10 SHRED_MB=512 IDLE=10)
+# SPREAD must be below TTL: polling starts once every file is created.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-1000} TTL=${TTL:-5} SPREAD=${SPREAD:-10} SHRED_MB=${SHRED_MB:-512} IDLE=${IDLE:-10}
+N=${N:-1000} TTL=${TTL:-15} SPREAD=${SPREAD:-10} SHRED_MB=${SHRED_MB:-512} IDLE=${IDLE:-10}
 BIN=${BUILD:-build}/ekycfs
+[ "$SPREAD" -lt "$TTL" ] || { echo "SPREAD ($SPREAD) must be below TTL ($TTL)" >&2; exit 2; }
 W=$(mktemp -d /var/tmp/ekycfs-bexp.XXXXXX)
 cleanup() { mountpoint -q "$W/mnt" && fusermount3 -u "$W/mnt"; rm -rf --one-file-system "$W"; }
 trap cleanup EXIT
