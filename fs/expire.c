@@ -332,6 +332,8 @@ void vfs_reap(void *ctx, struct reaper_item *item)
 		live = node_check_live(v, n, now, &deadline) == 0;
 		if (live && n->kind == STAMP_DIR && now >= node_deadline(n))
 			deadline = INT64_MAX;
+		if (!live && deadline == INT64_MIN) /* its stamp went bad in place */
+			vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &n->stamp, false, -1);
 	} else {
 		live = judge_on_disk(v, dir, item->name, now, &deadline);
 	}
