@@ -45,48 +45,53 @@ static void note_deadline(struct tally *t, int64_t d, int zone)
 	}
 }
 
-/* Count the live entries under dirfd (recursively) into t. */
-static void tally_dir(struct vfs *v, int dirfd, int zone, int64_t now, struct tally *t)
+/* Count the live entries under dirfd (recursively) into t; returns how
+ * many there were. A directory past its own deadline still counts while
+ * it holds a live entry, as it is still visible then. Names count, so a
+ * hard-linked file counts once per name; bytes are regular files' only. */
+static uint64_t tally_dir(struct vfs *v, int dirfd, int zone, int64_t now, struct tally *t)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	uint64_t before = t->entries;
 	struct dirent *d;
 
 	if (!dp) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
 	while ((d = readdir(dp))) {
 		struct stamp s;
 		struct stat sb;
-		uint64_t ino;
+		uint64_t below = 0;
 		int64_t deadline;
 
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") ||
 		    names_is_sidecar(d->d_name) ||
-		    store_read_stamp(v->keys, dirfd, d->d_name, &s, &ino) < 0 ||
-		    fstatat(dirfd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		    store_stat_stamp(v->keys, dirfd, d->d_name, &s, &sb) < 0)
 			continue;
 		deadline = expiry_deadline(s.mtime, vfs_ttl(v, zone));
 		if (S_ISDIR(sb.st_mode)) {
 			int sub = openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 			if (sub >= 0) {
-				tally_dir(v, sub, zone, now, t);
+				below = tally_dir(v, sub, zone, now, t);
 				close(sub);
 			}
-		} else if (now < deadline) {
+		} else if (now < deadline && s.kind == STAMP_REG) {
 			off_t plain = layout_plain_size(sb.st_size);
 
 			t->bytes += plain > 0 ? (uint64_t)plain : 0;
 		}
-		if (now < deadline) {
+		if (now < deadline || below > 0) {
 			t->entries++;
-			note_deadline(t, deadline, zone);
+			if (now < deadline)
+				note_deadline(t, deadline, zone);
 		}
 	}
 	closedir(dp);
+	return t->entries - before;
 }
 
 int vfs_status_text(struct vfs *v, char **text, size_t *len)

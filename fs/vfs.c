@@ -527,7 +527,7 @@ int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
 /* Keep the entry about to be replaced for shredding: a hard link in the
  * trash survives the rename, which stays atomic. */
 static int keep_victim(struct vfs *v, struct node *dir, const char *bname, char trash[33],
-		       struct stamp *s, bool *valid, uint64_t *victim_ino)
+		       struct stamp *s, bool *valid, struct stat *victim)
 {
 	uint64_t ino;
 	struct stat sb;
@@ -538,7 +538,7 @@ static int keep_victim(struct vfs *v, struct node *dir, const char *bname, char 
 	if (!S_ISREG(sb.st_mode) || sb.st_nlink > 1)
 		return 0;
 	*valid = store_read_stamp(v->keys, dir->fd, bname, s, &ino) == 0;
-	*victim_ino = sb.st_ino;
+	*victim = sb;
 	shred_random_name(trash);
 	if (linkat(dir->fd, bname, v->store->trash_fd, trash, 0) < 0)
 		return -errno;
@@ -553,7 +553,7 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 	struct stamp vs = {0};
 	bool vvalid = false;
 	char trash[33];
-	uint64_t kept_ino = 0;
+	struct stat kept_sb;
 	int rc, kept;
 
 	if (parent == &v->root || newparent == &v->root)
@@ -575,7 +575,7 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 	if (parent == newparent && strcmp(ob.name, nb.name) == 0)
 		return 0;
 	kept = (flags & RENAME_NOREPLACE) ? 0 : keep_victim(v, newparent, nb.name, trash, &vs,
-							     &vvalid, &kept_ino);
+							     &vvalid, &kept_sb);
 	if (kept < 0)
 		return kept;
 	if (nb.is_long && (rc = vfs_write_sidecar(newparent, &nb)) < 0)
@@ -586,9 +586,10 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 	}
 	vfs_remove_sidecar(parent, ob.name);
 	if (kept) {
-		struct node *victim = node_find(v, kept_ino);
+		struct node *victim = node_find(v, kept_sb.st_ino);
 
-		vfs_audit(v, AUDIT_DELETED, newparent->zone, &vs, vvalid, -1);
+		vfs_audit(v, AUDIT_DELETED, newparent->zone, &vs, vvalid,
+			  layout_plain_size(kept_sb.st_size));
 		vfs_dispose(v, victim, trash, newparent->zone, &vs, vvalid);
 		node_put(v, victim);
 	}
