@@ -295,7 +295,7 @@ static int finish_new(struct vfs *v, struct node *parent, const struct bname *b,
 	struct node *n;
 	int rc;
 
-	if (v->as_root && fchown(fd, c->uid, c->gid) < 0)
+	if (v->as_root && (c->uid != 0 || c->gid != 0) && fchown(fd, c->uid, c->gid) < 0)
 		return -errno;
 	if (fstat(fd, &sb) < 0)
 		return -errno;
@@ -333,8 +333,8 @@ static int new_name(struct vfs *v, struct node *parent, const char *name, struct
 
 /* Make a content file (regular, symlink or fifo) with its header. The
  * open O_RDWR fd is returned in *fdp when fdp is not NULL. */
-static int make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
-		     uint8_t kind, const struct vfs_caller *c, struct vfs_entry *e, int *fdp)
+int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
+		  uint8_t kind, const struct vfs_caller *c, struct vfs_entry *e, int *fdp)
 {
 	struct file_header h = {.version = FORMAT_VERSION, .type = kind,
 				.cipher = (uint8_t)v->store->cipher};
@@ -372,9 +372,9 @@ int vfs_mknod(struct vfs *v, struct node *parent, const char *name, mode_t mode,
 	      const struct vfs_caller *c, struct vfs_entry *e)
 {
 	if (S_ISREG(mode))
-		return make_file(v, parent, name, mode, STAMP_REG, c, e, NULL);
+		return vfs_make_file(v, parent, name, mode, STAMP_REG, c, e, NULL);
 	if (S_ISFIFO(mode))
-		return make_file(v, parent, name, mode, STAMP_FIFO, c, e, NULL);
+		return vfs_make_file(v, parent, name, mode, STAMP_FIFO, c, e, NULL);
 	return parent == &v->root ? -EACCES : -EPERM; /* devices and sockets */
 }
 
@@ -416,7 +416,7 @@ int vfs_symlink(struct vfs *v, struct node *parent, const char *name, const char
 
 	if (len == 0 || len >= PATH_MAX)
 		return len ? -ENAMETOOLONG : -ENOENT;
-	rc = make_file(v, parent, name, 0777, STAMP_SYMLINK, c, e, &fd);
+	rc = vfs_make_file(v, parent, name, 0777, STAMP_SYMLINK, c, e, &fd);
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&e->node->io);

@@ -19,16 +19,19 @@ static int truncate_locked(struct vfs *v, struct node *n, off_t size);
 
 /* Open n's content for I/O (io write-locked by the caller): the backing
  * file, its header checked against the stamp, and its key. */
-static int io_get_locked(struct vfs *v, struct node *n)
+static int io_get_fd_locked(struct vfs *v, struct node *n, int fd)
 {
 	struct file_header h;
 	char path[64];
 	int rc;
 
-	if (n->opens++ > 0)
+	if (n->opens++ > 0) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
 	node_path(n, path, sizeof(path));
-	n->data_fd = open(path, O_RDWR | O_CLOEXEC);
+	n->data_fd = fd >= 0 ? fd : open(path, O_RDWR | O_CLOEXEC);
 	if (n->data_fd < 0) {
 		rc = -errno;
 		goto out_undo;
@@ -57,6 +60,11 @@ out_close:
 out_undo:
 	n->opens--;
 	return rc;
+}
+
+static int io_get_locked(struct vfs *v, struct node *n)
+{
+	return io_get_fd_locked(v, n, -1);
 }
 
 /* Close n's content when the last user goes (io write-locked). Returns
@@ -97,15 +105,20 @@ static bool expired_now(struct vfs *v, struct node *n)
 	return dead || vfs_now(v) >= node_deadline(n);
 }
 
-static int handle_new(struct vfs *v, struct node *n, int flags, struct handle **h)
+/* A handle on n; fd, when not -1, is an O_RDWR fd on its backing file
+ * that the handle takes over (the one create just made). */
+static int handle_new(struct vfs *v, struct node *n, int flags, int fd, struct handle **h)
 {
 	struct handle *nh = calloc(1, sizeof(*nh));
 	int rc;
 
-	if (!nh)
+	if (!nh) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
+	}
 	pthread_rwlock_wrlock(&n->io);
-	rc = io_get_locked(v, n);
+	rc = io_get_fd_locked(v, n, fd);
 	if (rc == 0 && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
 		rc = truncate_locked(v, n, 0);
 		if (rc < 0)
@@ -156,17 +169,17 @@ int vfs_open(struct vfs *v, struct node *n, int flags, struct handle **h)
 	rc = node_check_live(v, n, vfs_now(v), &deadline);
 	if (rc < 0)
 		return rc;
-	return handle_new(v, n, flags, h);
+	return handle_new(v, n, flags, -1, h);
 }
 
 int vfs_create(struct vfs *v, struct node *parent, const char *name, mode_t mode, int flags,
 	       const struct vfs_caller *c, struct vfs_entry *e, struct handle **h)
 {
-	int rc = vfs_mknod(v, parent, name, (mode & 07777) | S_IFREG, c, e);
+	int fd = -1, rc = vfs_make_file(v, parent, name, mode & 07777, STAMP_REG, c, e, &fd);
 
 	if (rc < 0)
 		return rc;
-	rc = handle_new(v, e->node, flags & ~O_TRUNC, h);
+	rc = handle_new(v, e->node, flags & ~O_TRUNC, fd, h);
 	if (rc < 0) {
 		vfs_forget(v, e->node, 1);
 		vfs_unlink(v, parent, name);

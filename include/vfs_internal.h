@@ -136,6 +136,12 @@ int node_stat(struct vfs *v, struct node *n, struct stat *st);
 int vfs_entry_at(struct vfs *v, struct node *dir, const char *bname, const struct stat *sb,
 		 int64_t now, struct vfs_entry *e);
 
+/* Make a content file (regular, symlink or fifo) named name in parent,
+ * with its header and stamp; e as for a lookup. The open O_RDWR fd is
+ * returned in *fdp when fdp is not NULL. */
+int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
+		  uint8_t kind, const struct vfs_caller *c, struct vfs_entry *e, int *fdp);
+
 /* names */
 int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *b);
 /* Decode a backing name found in dir (reading a long form's sidecar). */
