@@ -108,7 +108,7 @@ static int plus_entry(struct vfs *v, struct node *dir, const char *stored, int64
 
 	if (fstatat(dir->fd, stored, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return -ENOENT;
-	return vfs_entry_at(v, dir, stored, &sb, now, e);
+	return vfs_entry_at(v, dir, stored, &sb, now, e); /* -EMFILE: list it plainly */
 }
 
 int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
@@ -120,6 +120,7 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 	int64_t now = vfs_now(v);
 	DIR *dp = dh->dp;
 	struct dirent *d;
+	int rc;
 
 	if (dh->n == &v->root)
 		return readdir_root(v, off, plus, emit, arg);
@@ -144,12 +145,15 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 		} else if (vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0) {
 			foreign_name(v, dh->n, d->d_name, now);
 			continue;
-		} else if (plus) {
-			if (plus_entry(v, dh->n, d->d_name, now, &e) < 0)
-				continue;
+		} else if (plus && (rc = plus_entry(v, dh->n, d->d_name, now, &e)) == 0) {
 			ep = &e;
 			st = e.st;
+		} else if (plus && rc == -ENOENT) {
+			continue; /* vanished */
 		} else if (!entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
+			/* Also the fallback when a plus entry cannot be made (out of
+			 * fds): listed plainly, the kernel looks it up itself and
+			 * any error shows there instead of a silent gap. */
 			continue;
 		} else {
 			st.st_mode = types[kind];
