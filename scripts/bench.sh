@@ -24,21 +24,42 @@
 #   MEM          0 skips the memory phase [1]
 #   MEM_FILES, MEM_DIRS   size of the memory-phase tree [100000, 100]
 #   MEM_TARGETS  daemons measured in the memory phase [ekycfs]
-#   MEM_NOFILE   open-file limit of the memory-phase daemons; ekycfs (like
-#                passthrough_ll) holds one descriptor per inode the kernel
-#                remembers, so the tree needs more than MEM_FILES [1048576;
-#                empty keeps the inherited limit]
+#   MEM_NOFILE   open-file limit asked for the memory-phase daemons; ekycfs
+#                (like passthrough_ll) holds one descriptor per inode the
+#                kernel remembers, so the whole tree needs more than
+#                MEM_FILES. Without CAP_SYS_RESOURCE only the soft limit is
+#                raised, to the hard one; if that is still too low, the
+#                phase makes the kernel forget inodes as it goes (see
+#                memphase() in bench/helper.py) [1048576; empty: inherited]
 #   SMALL_FILES, SMALL_DIRS, SMALL_KB   small-file tree [2000, 20, 100]
 #   FIO_RUNTIME, FIO_SIZE_MB            fio random I/O [10, 256]
 #   PAR          parallel writers [8]
 #   EKYCFS       ekycfs binary [build/ekycfs, rebuilt with make first]
+#   EKYCFS_DESC  free text about that binary for the report (e.g. its commit)
 #   KEEP         1 keeps the stores under WORKDIR/data after the run [0]
+#   SHRED_WAIT   seconds to wait for ekycfs's background shredding after a
+#                removal, before the next measurement [900]
+#
+# Installs gocryptfs, securefs, fio, attr, bc and hyperfine when missing;
+# the timings themselves are taken in-script (bash $EPOCHREALTIME, or inside
+# bench/helper.py) so that the rounds stay interleaved.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 HELPER="$HERE/bench/helper.py"
 CMDLINE="$0 $*"
+ENV_VARS="ROUNDS SIZE_MB ONLY TARGETS WORKDIR MEM MEM_FILES MEM_DIRS MEM_TARGETS MEM_NOFILE SMALL_FILES
+SMALL_DIRS SMALL_KB FIO_RUNTIME FIO_SIZE_MB PAR EKYCFS EKYCFS_DESC KEEP SHRED_WAIT"
+USER_ENV=""
+for v in $ENV_VARS; do
+	[ -n "${!v+x}" ] || continue
+	if [[ ${!v} =~ ^[A-Za-z0-9_,./:=+-]*$ ]]; then
+		USER_ENV="$USER_ENV$v=${!v} "
+	else
+		USER_ENV="$USER_ENV$v='${!v//\'/\'\\\'\'}' "
+	fi
+done
 
 ALL_WORKLOADS=seqwrite,seqread,smallwrite,smallread,ls,rm,randrw,parallel,mem
 ALL_TARGETS=ekycfs,plain,passthrough_ll,gocryptfs,securefs
@@ -486,13 +507,18 @@ DISK_MODEL=$(lsblk -dno MODEL "/dev/$DISK_DEV" 2>/dev/null | sed 's/ *$//')
 
 {
 	echo "# ekycfs benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command:        ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB ONLY=$ONLY TARGETS=$TARGETS WORKDIR=$WORKDIR $CMDLINE"
-	echo "cpu:            $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), nproc $(nproc)"
+	echo "command:        $USER_ENV$CMDLINE"
+	echo "settings:       ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB ONLY=$ONLY TARGETS=$TARGETS WORKDIR=$WORKDIR"
+	echo "cpu:            $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), nproc $(nproc), flags:$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'aes|vaes|pclmulqdq|avx2|avx512f' | tr '\n' ' ' | sed 's/^/ /;s/ $//')$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *\(.*\)/, hypervisor \1/p')"
 	echo "memory:         $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "kernel:         $(uname -r)"
 	echo "os:             $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)"
 	echo "disk:           $WORKDIR on $DISK_SRC ($DISK_FS), device $DISK_DEV, driver ${DISK_DRV:-?}, rotational=${DISK_ROTA:-?}, model '${DISK_MODEL}'"
-	echo "ekycfs:         $("$EKYCFS" --version 2>&1 | head -1) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- fs include 2>/dev/null || echo '+dirty'))"
+	if [ "$EKYCFS" = "$ROOT/build/ekycfs" ]; then
+		echo "ekycfs:         $("$EKYCFS" --version 2>&1 | head -1) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- fs include Makefile 2>/dev/null || echo '+uncommitted changes'))"
+	else
+		echo "ekycfs:         $("$EKYCFS" --version 2>&1 | head -1) (EKYCFS=$EKYCFS${EKYCFS_DESC:+; $EKYCFS_DESC})"
+	fi
 	echo "libfuse:        $(pkg-config --modversion fuse3), kernel FUSE via /dev/fuse"
 	echo "gocryptfs:      $(first_line gocryptfs -version)"
 	echo "securefs:       $(securefs version 2>&1 | tr '\n' ' ' | sed 's/Hardware.*//;s/  */ /g') (package $(dpkg-query -W -f='${Version}' securefs 2>/dev/null))"
@@ -505,14 +531,17 @@ DISK_MODEL=$(lsblk -dno MODEL "/dev/$DISK_DEV" 2>/dev/null | sed 's/ *$//')
 
 MAIN_WL=$(sel "$ONLY" seqwrite,seqread,smallwrite,smallread,ls,rm,randrw,parallel)
 if [ -n "$MAIN_WL" ]; then
-	log "generating $SIZE_MB MiB of random data in $RAND"
-	dd if=/dev/urandom of="$RAND" bs=1M count="$SIZE_MB" iflag=fullblock status=none || die "cannot fill $RAND"
+	if want seqwrite || want seqread || want parallel; then
+		log "generating $SIZE_MB MiB of random data in $RAND"
+		dd if=/dev/urandom of="$RAND" bs=1M count="$SIZE_MB" iflag=fullblock status=none || die "cannot fill $RAND"
+	fi
 
 	for t in "${TLIST[@]}"; do
 		mount_target "$t" "$t" || die "cannot mount $t"
 		DPID[$t]=$LASTPID
 		mkdir -p "$(tdir "$t")" || die "cannot create $(tdir "$t")"
 		log "mounted $t${LASTPID:+ (pid $LASTPID)} -> $(tdir "$t")"
+		[ "$t" = ekycfs ] && log "    ekycfs status: $("$EKYCFS" status "$DATA/ekycfs.mnt" 2>&1 | grep -i -E 'cipher|key' | tr -s ' \n' ' ')"
 	done
 
 	T_START=$EPOCHREALTIME
@@ -549,7 +578,7 @@ fi
 # ---- memory phase: a fresh daemon, MEM_FILES empty files, cold ls -lR ----
 
 if want mem; then
-	printf '# target\tfiles\tfd_limit\tmode\tcreate_files_per_s\tls_seconds\tls_errors\thwm_mount_kb\thwm_create_kb\thwm_ls_kb\trss_end_kb\tmax_fds\tkib_per_inode\n' >"$MEMTSV"
+	printf '# target\tfiles\tfd_limit\tmode\tcreate_files_per_s\tls_seconds\tls_errors\thwm_mount_kb\thwm_create_kb\thwm_ls_kb\trss_end_kb\tmax_fds\trss_bytes_per_file\n' >"$MEMTSV"
 	for t in ${MEM_TARGETS//,/ }; do
 		log "== memory phase: $t, $MEM_FILES empty files in $MEM_DIRS dirs"
 		NOFILE=$MEM_NOFILE mount_target "$t" "mem-$t" || die "cannot mount $t for the memory phase"
@@ -567,7 +596,7 @@ fi
 
 {
 	echo
-	echo "## Results ($(date -u +%Y-%m-%d), ROUNDS=$ROUNDS, SIZE_MB=$SIZE_MB)"
+	echo "## Results ($(date -u +%Y-%m-%d); ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB ONLY=$ONLY TARGETS=$TARGETS)"
 	echo
 	python3 "$HELPER" report "$RAW" "$TARGETS" "$ONLY" "$MEMTSV"
 } | tee "$RES/table.md"

@@ -130,7 +130,7 @@ def _slope(points):
     return sum((p[0] - mx) * (p[1] - my) for p in points) / sxx
 
 
-def memphase(root, ndirs, nfiles, pid, target, out):  # noqa: C901
+def memphase(root, ndirs, nfiles, pid, target, out):
     """Create nfiles empty files in ndirs folders, drop the caches, ls -lR
     the tree; track the daemon's VmHWM, VmRSS and open descriptors.
 
@@ -145,8 +145,9 @@ def memphase(root, ndirs, nfiles, pid, target, out):  # noqa: C901
     limit = _fd_limit(pid)
     need = nfiles + ndirs + 1024
     threshold = None if limit is None or limit >= need else limit // 2
-    mode = "whole tree" if threshold is None else "forget at %d fds" % threshold
-    print("    %s: fd limit %s, mode: %s" % (target, limit, mode), file=sys.stderr)
+    print("    %s: fd limit %s%s" % (target, limit, "" if threshold is None else
+                                      ", dropping the kernel's inodes above %d open fds" % threshold),
+          file=sys.stderr)
     hwm0 = _status_kb(pid, "VmHWM")
     per = [nfiles // ndirs + (1 if d < nfiles % ndirs else 0) for d in range(ndirs)]
     os.makedirs(root, exist_ok=True)
@@ -184,7 +185,10 @@ def memphase(root, ndirs, nfiles, pid, target, out):  # noqa: C901
     _drop(3)
     listed = errors = 0
     t0 = time.perf_counter()
-    dirs = [root] if threshold is None else [os.path.join(root, "d%03d" % d) for d in range(ndirs)]
+    # One ls -lR of the whole tree, unless the daemon needed cache drops to
+    # get through the creates: then one folder at a time, dropping between.
+    whole = threshold is None or drops == 0
+    dirs = [root] if whole else [os.path.join(root, "d%03d" % d) for d in range(ndirs)]
     for dd in dirs:
         p = subprocess.run(["ls", "-lR", dd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         listed += sum(1 for line in p.stdout.splitlines() if line.startswith(b"-"))
@@ -198,8 +202,10 @@ def memphase(root, ndirs, nfiles, pid, target, out):  # noqa: C901
     lsecs = time.perf_counter() - t0
     hwm2, rss = _status_kb(pid, "VmHWM"), _status_kb(pid, "VmRSS")
     slope = _slope(points)  # kB of RSS per file created, before any drop
-    if threshold is not None:
+    if not whole:
         mode = "forget at %d fds: %d cache drops, ls per folder" % (threshold, drops)
+    else:
+        mode = "whole tree"
     if listed != made or errors:
         print("    %s: ls -lR listed %d of %d files, %d error lines" % (target, listed, made, errors),
               file=sys.stderr)
@@ -275,10 +281,19 @@ def report(raw, targets, workloads, mem=None):
             vals.setdefault((wl, tg), []).append(float(value))
     targets = [t for t in targets.split(",") if t]
     workloads = [w for w in workloads.split(",") if w and w in LABELS]
+    out = []
+    if workloads:
+        main_table(out, vals, targets, workloads, env)
+    if mem and os.path.exists(mem):
+        mem_table(out, mem)
+    print("\n".join(out))
+
+
+def main_table(out, vals, targets, workloads, env):
     refs = [r for r in RATIO_REFS if r in targets] if "ekycfs" in targets else []
     head = ["workload"] + targets + ["ekycfs/%s" % r for r in refs]
-    out = ["| " + " | ".join(head) + " |",
-           "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    out += ["| " + " | ".join(head) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     nrounds = {}
     for w in workloads:
         med = {}
@@ -296,31 +311,33 @@ def report(raw, targets, workloads, mem=None):
     out.append("Medians over %s round(s) per cell; higher is better everywhere; a ratio "
                "ekycfs/X > 1 means ekycfs is faster than X." %
                ("/".join(str(n) for n in short) if short else "0"))
-    if mem and os.path.exists(mem):
+
+
+def mem_table(out, mem):
+    def mib(k):
+        return "n/a" if k in ("NA", "None") else "%.1f MiB" % (int(k) / 1024)
+
+    def num(x):
+        try:
+            return "{:,}".format(int(x))
+        except ValueError:
+            return x
+
+    if out:
         out.append("")
-        out.append("| daemon (memory phase) | files | fd limit | mode | create files/s | cold `ls -lR` s "
-                   "| ls errors | VmHWM after mount | VmHWM after creates | VmHWM after `ls -lR` "
-                   "| VmRSS at end | max open fds | RSS growth per file, bytes |")
-        out.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-
-        def mib(k):
-            return "n/a" if k in ("NA", "None") else "%.1f MiB" % (int(k) / 1024)
-
-        def num(x):
-            try:
-                return "{:,}".format(int(x))
-            except ValueError:
-                return x
-        with open(mem) as f:
-            for line in f:
-                if line.startswith("#") or not line.strip():
-                    continue
-                (tg, files, lim, mode, cps, lss, errs, h0, h1, h2, rss, fds,
-                 kpi) = line.rstrip("\n").split("\t")
-                out.append("| %s |" % " | ".join([
-                    tg, num(files), num(lim), mode, fmt(float(cps)), lss, errs,
-                    mib(h0), mib(h1), mib(h2), mib(rss), num(fds), kpi]))
-    print("\n".join(out))
+    out.append("| daemon (memory phase) | files | fd limit | mode | create files/s | cold `ls -lR` s "
+               "| ls errors | VmHWM after mount | VmHWM after creates | VmHWM after `ls -lR` "
+               "| VmRSS at end | max open fds | RSS growth per file, bytes |")
+    out.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with open(mem) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            (tg, files, lim, mode, cps, lss, errs, h0, h1, h2, rss, fds,
+             kpi) = line.rstrip("\n").split("\t")
+            out.append("| %s |" % " | ".join([
+                tg, num(files), num(lim), mode, fmt(float(cps)), lss, errs,
+                mib(h0), mib(h1), mib(h2), mib(rss), num(fds), kpi]))
 
 
 def main(argv):
