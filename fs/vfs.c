@@ -197,14 +197,17 @@ static int check_dir(struct vfs *v, struct node *dir)
 	return 0;
 }
 
-/* Stat the backing entry of name in dir. */
+/* The backing entry of name in the zone directory dir: its encoded name
+ * and its stat. Names that cannot exist (".", "..") are -ENOENT. */
 static int stat_entry(struct vfs *v, struct node *dir, const char *name, struct bname *b,
 		      struct stat *sb)
 {
-	int rc = vfs_encode(v, dir, name, b);
+	int rc = check_dir(v, dir);
 
+	if (rc == 0)
+		rc = vfs_encode(v, dir, name, b);
 	if (rc < 0)
-		return rc;
+		return rc == -EINVAL ? -ENOENT : rc;
 	if (fstatat(dir->fd, b->name, sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;
@@ -229,11 +232,9 @@ int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_
 		node_ref(v, v->zones[z]);
 		return fill_entry(v, v->zones[z], vfs_now(v), e);
 	}
-	rc = check_dir(v, parent);
-	if (rc == 0)
-		rc = stat_entry(v, parent, name, &b, &sb);
+	rc = stat_entry(v, parent, name, &b, &sb);
 	if (rc < 0)
-		return rc == -EINVAL ? -ENOENT : rc;
+		return rc;
 	return vfs_entry_at(v, parent, b.name, &sb, vfs_now(v), e);
 }
 
@@ -471,11 +472,9 @@ int vfs_unlink(struct vfs *v, struct node *parent, const char *name)
 	struct stat sb;
 	int rc;
 
-	rc = check_dir(v, parent);
-	if (rc == 0)
-		rc = stat_entry(v, parent, name, &b, &sb);
+	rc = stat_entry(v, parent, name, &b, &sb);
 	if (rc < 0)
-		return rc == -EINVAL ? -ENOENT : rc;
+		return rc;
 	if (S_ISDIR(sb.st_mode))
 		return -EISDIR;
 	if (sb.st_nlink > 1) {
@@ -495,11 +494,9 @@ int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
 	struct node *n;
 	int rc;
 
-	rc = check_dir(v, parent);
-	if (rc == 0)
-		rc = stat_entry(v, parent, name, &b, &sb);
+	rc = stat_entry(v, parent, name, &b, &sb);
 	if (rc < 0)
-		return rc == -EINVAL ? -ENOENT : rc;
+		return rc;
 	if (!S_ISDIR(sb.st_mode))
 		return -ENOTDIR;
 	n = node_get(v, parent, b.name, &sb, &rc);
