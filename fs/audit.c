@@ -119,9 +119,10 @@ void audit_log(struct audit *a, const struct audit_rec *rec, int64_t now)
 		/* Nothing better to do than to note it; never block the fs. */
 	}
 	if (a->syslog)
-		syslog(rec->event == AUDIT_INVALID_STAMP || rec->event == AUDIT_BAD_NAME ? LOG_WARNING
-										  : LOG_INFO, "%.*s",
-		       n - 1, line);
+		syslog(rec->event == AUDIT_INVALID_STAMP || rec->event == AUDIT_BAD_NAME
+			       ? LOG_WARNING
+			       : LOG_INFO,
+		       "%.*s", n - 1, line);
 }
 
 void audit_close(struct audit *a)

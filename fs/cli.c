@@ -150,8 +150,7 @@ static int parse_flag(int argc, char **argv, int *i, struct cli *cli, char **opt
 	return 1;
 }
 
-int cli_parse(int argc, char **argv, struct cli *cli, struct config *cfg, char *err,
-	      size_t errlen)
+int cli_parse(int argc, char **argv, struct cli *cli, struct config *cfg, char *err, size_t errlen)
 {
 	char *opts[MAX_OPTS];
 	const char *pos[2];
@@ -181,7 +180,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, struct config *cfg, char *
 	want = cli->action == CLI_MOUNT ? 2 : cli->action == CLI_GENKEY ? 0 : 1;
 	if (npos != want) {
 		snprintf(err, errlen, "%s (see --help)",
-			 want == 2		       ? "need STORE and MOUNTPOINT"
+			 want == 2		     ? "need STORE and MOUNTPOINT"
 			 : cli->action == CLI_SWEEP  ? "--sweep needs exactly one STORE"
 			 : cli->action == CLI_STATUS ? "status needs exactly one MOUNTPOINT"
 						     : "--genkey takes no other argument");

@@ -32,12 +32,12 @@ static const struct {
 	enum key_type type;
 	bool option;
 } keys[K_COUNT] = {
-	[K_KEY_FILE] = { "key_file", T_STRING, true },
-	[K_TTL] = { "ttl", T_DURATION, true },
-	[K_AUDIT_LOG] = { "audit_log", T_STRING, true },
-	[K_SHRED_PASSES] = { "shred_passes", T_PASSES, true },
-	[K_ALLOW_OTHER] = { "allow_other", T_BOOL, true },
-	[K_FUSE_OPTIONS] = { "fuse_options", T_STRING, false },
+	[K_KEY_FILE] = {"key_file", T_STRING, true},
+	[K_TTL] = {"ttl", T_DURATION, true},
+	[K_AUDIT_LOG] = {"audit_log", T_STRING, true},
+	[K_SHRED_PASSES] = {"shred_passes", T_PASSES, true},
+	[K_ALLOW_OTHER] = {"allow_other", T_BOOL, true},
+	[K_FUSE_OPTIONS] = {"fuse_options", T_STRING, false},
 };
 
 /* Why a value was refused, for "bad value 'V' for KEY: why". */
@@ -57,22 +57,22 @@ struct load_ctx {
 	struct config *cfg;
 	const char *path;
 	FILE *fp;
-	unsigned lineno;                       /* last line handed to inih */
-	enum section section;                  /* section lineno is in */
-	size_t zone;                           /* cfg->zones index in SEC_ZONE */
-	unsigned ekycfs_line;                  /* where [ekycfs] began, 0: not seen */
-	unsigned zone_line[CONFIG_MAX_ZONES];  /* where each [zone] began */
-	unsigned key_line[K_COUNT];            /* where each [ekycfs] key was set */
-	unsigned zone_ttl_line;                /* where this [zone]'s ttl was set */
-	bool zones_seen;                       /* this file had a [zone] section */
-	int read_errno;                        /* fgets failed with this */
-	int rc;                                /* first error, 0 if none */
-	unsigned err_line;                     /* line of the first error */
-	char msg[CONFIG_ERR_LEN];              /* first error, without FILE:LINE */
+	unsigned lineno;		      /* last line handed to inih */
+	enum section section;		      /* section lineno is in */
+	size_t zone;			      /* cfg->zones index in SEC_ZONE */
+	unsigned ekycfs_line;		      /* where [ekycfs] began, 0: not seen */
+	unsigned zone_line[CONFIG_MAX_ZONES]; /* where each [zone] began */
+	unsigned key_line[K_COUNT];	      /* where each [ekycfs] key was set */
+	unsigned zone_ttl_line;		      /* where this [zone]'s ttl was set */
+	bool zones_seen;		      /* this file had a [zone] section */
+	int read_errno;			      /* fgets failed with this */
+	int rc;				      /* first error, 0 if none */
+	unsigned err_line;		      /* line of the first error */
+	char msg[CONFIG_ERR_LEN];	      /* first error, without FILE:LINE */
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 
@@ -101,7 +101,7 @@ __attribute__((format(printf, 3, 4))) static int load_fail(struct load_ctx *ctx,
 
 int config_init(struct config *cfg)
 {
-	static const char *const defaults[] = { "rlc", "idocr" };
+	static const char *const defaults[] = {"rlc", "idocr"};
 	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -157,8 +157,8 @@ static int parse_passes(const char *s, unsigned *out)
 
 static int parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "1" };
-	static const char *const no[] = { "false", "no", "0" };
+	static const char *const yes[] = {"true", "yes", "1"};
+	static const char *const no[] = {"false", "no", "0"};
 	size_t i;
 
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -444,7 +444,7 @@ static int load_finish(struct load_ctx *ctx, int ret, char *err, size_t errlen)
 
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct load_ctx ctx = { .cfg = cfg, .path = path, .section = SEC_NONE };
+	struct load_ctx ctx = {.cfg = cfg, .path = path, .section = SEC_NONE};
 	int ret, rc;
 
 	if (err && errlen)

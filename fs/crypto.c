@@ -224,8 +224,7 @@ bool keys_check_equal(const uint8_t a[KEY_CHECK_BYTES], const uint8_t b[KEY_CHEC
 
 enum cipher_id crypto_best_cipher(void)
 {
-	return crypto_aead_aes256gcm_is_available() ? CIPHER_AES256GCM
-						    : CIPHER_XCHACHA20POLY1305;
+	return crypto_aead_aes256gcm_is_available() ? CIPHER_AES256GCM : CIPHER_XCHACHA20POLY1305;
 }
 
 bool crypto_cipher_usable(int cipher)
@@ -314,9 +313,8 @@ size_t crypto_xattr_seal(const struct keys *k, const uint8_t id[FILE_ID_BYTES], 
 	memcpy(p + 1, name, nlen);
 	memcpy(p + 1 + nlen, value, len);
 	randombytes_buf(out, 24);
-	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(p, p + plen, NULL, p, plen, ad,
-							    xattr_ad(id, slot, ad), NULL, out,
-							    k->xattr);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+		p, p + plen, NULL, p, plen, ad, xattr_ad(id, slot, ad), NULL, out, k->xattr);
 	return 24 + plen + 16;
 }
 
@@ -475,9 +473,9 @@ int block_open(const struct filekey *fk, uint64_t index, const uint8_t *in, size
 		if (!sodium_is_zero(in + crypto_aead_aes256gcm_NPUBBYTES,
 				    BLOCK_NONCE - crypto_aead_aes256gcm_NPUBBYTES))
 			return -EIO;
-		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(
-			plain, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
-			in, &fk->aes);
+		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(plain, NULL, in + BLOCK_NONCE,
+								    len, in + BLOCK_NONCE + len, ad,
+								    sizeof(ad), in, &fk->aes);
 	} else {
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
 			plain, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),

@@ -28,8 +28,8 @@ static void fill_rec(struct vfs *v, struct audit_rec *r, enum audit_event ev, in
 	}
 }
 
-void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s,
-	       bool valid, int64_t bytes)
+void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s, bool valid,
+	       int64_t bytes)
 {
 	struct audit_rec r;
 
@@ -47,8 +47,8 @@ void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const str
 	if (v->shredder && shredder_submit(v->shredder, trash_name, &r) == 0)
 		return;
 	/* Before the worker runs (the sweep), or when it cannot queue. */
-	if (shred_file_at(&shred_sys_default, v->store->trash_fd, trash_name,
-			  v->cfg->shred_passes, &bytes) < 0)
+	if (shred_file_at(&shred_sys_default, v->store->trash_fd, trash_name, v->cfg->shred_passes,
+			  &bytes) < 0)
 		return; /* stays in the trash for the next sweep */
 	__atomic_add_fetch(&v->stats.shreds, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&v->stats.shred_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
@@ -58,8 +58,7 @@ void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const str
 
 /* Move the regular file bname of dirfd to the trash and shred it, or, when
  * a user removed it while it is open, when it is last closed. */
-static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
-		    enum audit_event why)
+static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone, enum audit_event why)
 {
 	struct stamp s = {0};
 	struct node *n = NULL;
@@ -86,8 +85,8 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone,
 	return 0;
 }
 
-void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone,
-		 const struct stamp *s, bool valid)
+void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone, const struct stamp *s,
+		 bool valid)
 {
 	bool deferred = false;
 
@@ -272,7 +271,8 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 			vfs_remove_sidecar(dir, bname);
 			if (n) {
 				node_mark_dead(v, n);
-				vfs_audit(v, AUDIT_VANISHED, dir->zone, &n->stamp, n->stamp_valid, 0);
+				vfs_audit(v, AUDIT_VANISHED, dir->zone, &n->stamp, n->stamp_valid,
+					  0);
 			}
 		}
 	} else if (sb->st_nlink > 1) {

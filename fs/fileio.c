@@ -77,8 +77,7 @@ static size_t chunk_len(size_t at, size_t total)
 	return total - at < c ? total - at : c;
 }
 
-ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len,
-		    off_t off)
+ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off)
 {
 	uint8_t *span = span_scratch(), *out = buf;
 	uint8_t plain[BLOCK_SIZE];
@@ -140,8 +139,7 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 }
 
 /* Old plaintext of block index into plain; returns its length or -errno. */
-static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t index,
-		      uint8_t *plain)
+static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t index, uint8_t *plain)
 {
 	uint8_t sealed[BLOCK_DISK];
 	size_t blen = block_len(size, index);
@@ -230,8 +228,8 @@ static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 	return 0;
 }
 
-ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf,
-		     size_t len, off_t off)
+ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
+		     off_t off)
 {
 	int rc;
 

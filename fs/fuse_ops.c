@@ -94,9 +94,12 @@ static int to_vfs_set(int valid)
 	static const struct {
 		int fuse, vfs;
 	} map[] = {
-		{FUSE_SET_ATTR_MODE, VFS_SET_MODE},   {FUSE_SET_ATTR_UID, VFS_SET_UID},
-		{FUSE_SET_ATTR_GID, VFS_SET_GID},     {FUSE_SET_ATTR_SIZE, VFS_SET_SIZE},
-		{FUSE_SET_ATTR_ATIME, VFS_SET_ATIME}, {FUSE_SET_ATTR_MTIME, VFS_SET_MTIME},
+		{FUSE_SET_ATTR_MODE, VFS_SET_MODE},
+		{FUSE_SET_ATTR_UID, VFS_SET_UID},
+		{FUSE_SET_ATTR_GID, VFS_SET_GID},
+		{FUSE_SET_ATTR_SIZE, VFS_SET_SIZE},
+		{FUSE_SET_ATTR_ATIME, VFS_SET_ATIME},
+		{FUSE_SET_ATTR_MTIME, VFS_SET_MTIME},
 		{FUSE_SET_ATTR_ATIME_NOW, VFS_SET_ATIME_NOW},
 		{FUSE_SET_ATTR_MTIME_NOW, VFS_SET_MTIME_NOW},
 	};
@@ -133,8 +136,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, buf);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	struct vfs_caller c = caller_of(req);
 	struct vfs_entry e;
@@ -156,8 +158,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	struct vfs_caller c = caller_of(req);
 	struct vfs_entry e;
 
-	reply_entry(req, vfs_symlink(vfs_of(req), node_of(req, parent), name, link, &c, &e),
-		    &e);
+	reply_entry(req, vfs_symlink(vfs_of(req), node_of(req, parent), name, link, &c, &e), &e);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -318,15 +319,13 @@ static int emit_entry(void *arg, const char *name, const struct stat *st, off_t 
 			p.ino = ino_of(fuse_req_userdata(b->req), e->node);
 			p.attr_timeout = p.entry_timeout = e->timeout;
 		}
-		fuse_add_direntry_plus(b->req, b->buf + b->used, b->size - b->used, name, &p,
-				       next);
+		fuse_add_direntry_plus(b->req, b->buf + b->used, b->size - b->used, name, &p, next);
 	}
 	b->used += need;
 	return 0;
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
-		       bool plus)
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dirbuf b = {req, malloc(size), size, 0, plus};
 	int rc;
@@ -335,8 +334,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = vfs_readdir(vfs_of(req), (struct dirhandle *)(uintptr_t)fi->fh, off, plus,
-			 emit_entry, &b);
+	rc = vfs_readdir(vfs_of(req), (struct dirhandle *)(uintptr_t)fi->fh, off, plus, emit_entry,
+			 &b);
 	if (rc < 0 && b.used == 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -388,8 +387,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fuse_reply_err(req, -vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size,
-					  flags));
+	fuse_reply_err(req,
+		       -vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size, flags));
 }
 
 /* Shared by getxattr and listxattr: size 0 asks for the length. */
@@ -472,8 +471,7 @@ const struct fuse_lowlevel_ops ekycfs_ops = {
 
 /* ---- vanishing through the kernel's caches ---- */
 
-static void notify_entry_gone(void *arg, struct node *parent, struct node *child,
-			      const char *name)
+static void notify_entry_gone(void *arg, struct node *parent, struct node *child, const char *name)
 {
 	struct fuse_notify_ctx *c = arg;
 	fuse_ino_t p = ino_of(c->v, parent);

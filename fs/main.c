@@ -61,8 +61,8 @@ static int check_mountpoint(struct run *r)
 	}
 	snprintf(parent, sizeof(parent), "%s/..", mp);
 	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino)) {
-		snprintf(r->err, sizeof(r->err), "mountpoint %s is busy (something is mounted there)",
-			 mp);
+		snprintf(r->err, sizeof(r->err),
+			 "mountpoint %s is busy (something is mounted there)", mp);
 		return -EBUSY;
 	}
 	return 0;
@@ -183,8 +183,8 @@ static int do_sweep(struct run *r)
 	if (open_all(r, STORE_SWEEP) < 0 || vfs_sweep(r->vfs, false) < 0)
 		return fail(r->err);
 	s = vfs_stats(r->vfs);
-	printf("ekycfs: swept %s: %llu shredded (%llu bytes), %llu invalid stamps\n",
-	       r->cli.store, (unsigned long long)s->shreds, (unsigned long long)s->shred_bytes,
+	printf("ekycfs: swept %s: %llu shredded (%llu bytes), %llu invalid stamps\n", r->cli.store,
+	       (unsigned long long)s->shreds, (unsigned long long)s->shred_bytes,
 	       (unsigned long long)s->invalid_stamps);
 	return EXIT_SUCCESS;
 }
@@ -240,14 +240,15 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (r.cli.action == CLI_HELP || r.cli.action == CLI_VERSION) {
-		fputs(r.cli.action == CLI_HELP ? cli_usage() : "ekycfs " EKYCFS_VERSION "\n", stdout);
+		fputs(r.cli.action == CLI_HELP ? cli_usage() : "ekycfs " EKYCFS_VERSION "\n",
+		      stdout);
 		config_release(&r.cfg);
 		return EXIT_SUCCESS;
 	}
 	if (r.cli.action == CLI_STATUS) {
 		config_release(&r.cfg);
 		return status_command(r.cli.mountpoint, r.cli.json, stdout) < 0 ? EXIT_FAILURE
-										 : EXIT_SUCCESS;
+										: EXIT_SUCCESS;
 	}
 	if (crypto_setup() < 0) {
 		config_release(&r.cfg);

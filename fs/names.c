@@ -35,7 +35,7 @@ _Static_assert(sodium_base64_ENCODED_LEN(NAMES_LONG_HASH_BYTES, NAMES_B64) ==
 
 /* Lives on the caller's stack; wiped by the caller on every path. */
 struct names_subkeys {
-	uint8_t tag[crypto_generichash_KEYBYTES];         /* PRF key for the synthetic IV */
+	uint8_t tag[crypto_generichash_KEYBYTES];	  /* PRF key for the synthetic IV */
 	uint8_t stream[crypto_stream_xchacha20_KEYBYTES]; /* cipher key */
 };
 
@@ -71,8 +71,7 @@ static int derive_subkeys(struct names_subkeys *sk, const uint8_t key[NAMES_KEY_
 
 /* tag = BLAKE2b-192 keyed with the tag subkey over dirid || padded. */
 static int compute_tag(uint8_t tag[NAMES_TAG_BYTES], const struct names_subkeys *sk,
-		       const uint8_t dirid[NAMES_DIRID_BYTES], const uint8_t *padded,
-		       size_t padlen)
+		       const uint8_t dirid[NAMES_DIRID_BYTES], const uint8_t *padded, size_t padlen)
 {
 	crypto_generichash_state st;
 	int rc = 0;
@@ -178,7 +177,7 @@ int names_decrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_
 		  const char *encoded, char *out, size_t outlen)
 {
 	struct names_subkeys sk;
-	uint8_t bin[NAMES_BIN_MAX]; /* tag || ciphertext */
+	uint8_t bin[NAMES_BIN_MAX];	  /* tag || ciphertext */
 	uint8_t padded[NAMES_PADDED_MAX]; /* scratch: unverified until the tag matches */
 	uint8_t tag[NAMES_TAG_BYTES];
 	size_t binlen, padlen, len;

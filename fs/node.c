@@ -295,8 +295,10 @@ int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadlin
 
 int node_stat(struct vfs *v, struct node *n, struct stat *st)
 {
-	static const mode_t type[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
-				      [STAMP_FIFO] = S_IFIFO, [STAMP_DIR] = S_IFDIR};
+	static const mode_t type[] = {[STAMP_REG] = S_IFREG,
+				      [STAMP_SYMLINK] = S_IFLNK,
+				      [STAMP_FIFO] = S_IFIFO,
+				      [STAMP_DIR] = S_IFDIR};
 	off_t size;
 
 	if (fstat(n->fd, st) < 0)
@@ -351,8 +353,7 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	if (node_load_stamp(v, n) == 0) {
 		n->kind = n->stamp.kind;
 		n->stamp_fresh = true; /* the lookup in progress checks it next */
-	}
-	else
+	} else
 		n->kind = S_ISDIR(sb->st_mode) ? STAMP_DIR : STAMP_REG;
 	if (n->kind == STAMP_DIR && !S_ISDIR(sb->st_mode))
 		n->stamp_valid = false, n->kind = STAMP_REG, n->deadline = INT64_MIN;
@@ -368,8 +369,8 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	return n;
 }
 
-struct node *node_get(struct vfs *v, struct node *parent, const char *bname,
-		      const struct stat *sb, int *err)
+struct node *node_get(struct vfs *v, struct node *parent, const char *bname, const struct stat *sb,
+		      int *err)
 {
 	struct node *n = node_find(v, sb->st_ino), *fresh;
 

@@ -13,10 +13,10 @@
 
 struct reaper {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;       /* CLOCK_REALTIME: deadlines are wall times */
-	struct reaper_item *heap;  /* protected by lock */
-	size_t len, cap;           /* protected by lock */
-	bool running, stopping;    /* protected by lock */
+	pthread_cond_t wake;	  /* CLOCK_REALTIME: deadlines are wall times */
+	struct reaper_item *heap; /* protected by lock */
+	size_t len, cap;	  /* protected by lock */
+	bool running, stopping;	  /* protected by lock */
 	pthread_t thread;
 	clock_fn clock;
 	void *clock_arg;
@@ -25,8 +25,8 @@ struct reaper {
 	void *ctx;
 };
 
-struct reaper *reaper_new(clock_fn clock, void *clock_arg, reaper_fn fn,
-			  reaper_release_fn release, void *ctx)
+struct reaper *reaper_new(clock_fn clock, void *clock_arg, reaper_fn fn, reaper_release_fn release,
+			  void *ctx)
 {
 	struct reaper *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
@@ -183,8 +183,7 @@ static void *reaper_main(void *arg)
 			pthread_cond_wait(&r->wake, &r->lock);
 		} else {
 			int64_t d = r->heap[0].deadline;
-			struct timespec ts = {(time_t)(d / NSEC_PER_SEC),
-					      (long)(d % NSEC_PER_SEC)};
+			struct timespec ts = {(time_t)(d / NSEC_PER_SEC), (long)(d % NSEC_PER_SEC)};
 
 			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		}

@@ -169,9 +169,9 @@ struct shredder {
 	pthread_mutex_t lock;
 	pthread_cond_t work, idle;
 	struct job *head, *tail; /* protected by lock */
-	bool busy, stopping;     /* protected by lock */
-	bool hurry;              /* drain or stop asked: no more yielding; lock */
-	int64_t last_submit;     /* CLOCK_MONOTONIC ns; lock */
+	bool busy, stopping;	 /* protected by lock */
+	bool hurry;		 /* drain or stop asked: no more yielding; lock */
+	int64_t last_submit;	 /* CLOCK_MONOTONIC ns; lock */
 	pthread_t thread;
 	int trash_fd;
 	unsigned passes;

@@ -37,8 +37,7 @@ static void stamp_mac(const struct keys *k, const uint8_t body[STAMP_BODY], uint
 	crypto_stamp_mac(k, msg, sizeof(msg), mac);
 }
 
-void stamp_seal(const struct keys *k, const struct stamp *s, uint64_t ino,
-		uint8_t out[STAMP_BYTES])
+void stamp_seal(const struct keys *k, const struct stamp *s, uint64_t ino, uint8_t out[STAMP_BYTES])
 {
 	memset(out, 0, STAMP_BYTES);
 	out[0] = STAMP_VERSION;
@@ -49,8 +48,7 @@ void stamp_seal(const struct keys *k, const struct stamp *s, uint64_t ino,
 	stamp_mac(k, out, ino, out + STAMP_BODY);
 }
 
-int stamp_open(const struct keys *k, const uint8_t *in, size_t len, uint64_t ino,
-	       struct stamp *s)
+int stamp_open(const struct keys *k, const uint8_t *in, size_t len, uint64_t ino, struct stamp *s)
 {
 	uint8_t mac[STAMP_MAC_BYTES];
 

@@ -59,8 +59,9 @@ static int parse(const char *text, struct status *s)
 			s->nzones++;
 			continue;
 		}
-		if (s->nnext < MAX_ROWS && sscanf(buf, "next_deadline %31s %71s", s->next[s->nnext].when,
-						  s->next[s->nnext].zone) == 2) {
+		if (s->nnext < MAX_ROWS &&
+		    sscanf(buf, "next_deadline %31s %71s", s->next[s->nnext].when,
+			   s->next[s->nnext].zone) == 2) {
 			s->nnext++;
 			continue;
 		}

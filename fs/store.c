@@ -32,8 +32,9 @@ static int marker_parse(const char *text, struct marker *m)
 	char mode[32] = "", cipher[32] = "", check[2 * KEY_CHECK_BYTES + 1] = "";
 	size_t len = 0;
 
-	if (sscanf(text, "ekycfs-store\nversion=%d\nkey_mode=%31[a-z]\ncipher=%31[a-z0-9]\n"
-			 "key_check=%64[0-9a-f]\n",
+	if (sscanf(text,
+		   "ekycfs-store\nversion=%d\nkey_mode=%31[a-z]\ncipher=%31[a-z0-9]\n"
+		   "key_check=%64[0-9a-f]\n",
 		   &m->version, mode, cipher, check) != 4)
 		return -EINVAL;
 	m->ephemeral = strcmp(mode, "ephemeral") == 0;
@@ -71,9 +72,8 @@ static int marker_write(int dirfd, const struct marker *m)
 
 	sodium_bin2hex(hex, sizeof(hex), m->check, KEY_CHECK_BYTES);
 	n = snprintf(text, sizeof(text),
-		     "ekycfs-store\nversion=%d\nkey_mode=%s\ncipher=%s\nkey_check=%s\n",
-		     m->version, m->ephemeral ? "ephemeral" : "keyfile",
-		     crypto_cipher_name(m->cipher), hex);
+		     "ekycfs-store\nversion=%d\nkey_mode=%s\ncipher=%s\nkey_check=%s\n", m->version,
+		     m->ephemeral ? "ephemeral" : "keyfile", crypto_cipher_name(m->cipher), hex);
 	fd = openat(dirfd, STORE_MARKER ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -177,8 +177,8 @@ static void store_init_fds(struct store *s)
 }
 
 /* Decide from the marker (or its absence) what this open means. */
-static int check_marker(struct store *s, const struct keys *k, bool ephemeral,
-			enum store_mode mode, const char *path, char *err, size_t errlen)
+static int check_marker(struct store *s, const struct keys *k, bool ephemeral, enum store_mode mode,
+			const char *path, char *err, size_t errlen)
 {
 	struct marker m = {0};
 	int rc = marker_read(s->fd, &m);
@@ -187,7 +187,8 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral,
 		rc = dir_is_empty(s->fd);
 		if (rc < 0 || rc == 0 || mode == STORE_SWEEP) {
 			snprintf(err, errlen, "%s: not an ekycfs store (no %s marker)%s", path,
-				 STORE_MARKER, rc == 0 ? " and not empty; refusing to touch it" : "");
+				 STORE_MARKER,
+				 rc == 0 ? " and not empty; refusing to touch it" : "");
 			return -EINVAL;
 		}
 		s->created = true;
@@ -209,7 +210,8 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral,
 	if (m.ephemeral && !ephemeral) {
 		snprintf(err, errlen,
 			 "%s: store was made with an ephemeral key; it cannot take a key file "
-			 "(use a new, empty store)", path);
+			 "(use a new, empty store)",
+			 path);
 		return -EINVAL;
 	}
 	if (!m.ephemeral && ephemeral) {

@@ -287,8 +287,8 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 
 /* Stamp a freshly made backing entry (fd open on it) and make its node. */
 static int finish_new(struct vfs *v, struct node *parent, const struct bname *b, int fd,
-		      uint8_t kind, const uint8_t id[FILE_ID_BYTES],
-		      const struct vfs_caller *c, struct vfs_entry *e)
+		      uint8_t kind, const uint8_t id[FILE_ID_BYTES], const struct vfs_caller *c,
+		      struct vfs_entry *e)
 {
 	struct stamp s = {.kind = kind};
 	int64_t now = vfs_now(v);
@@ -334,11 +334,11 @@ static int new_name(struct vfs *v, struct node *parent, const char *name, struct
 
 /* Make a content file (regular, symlink or fifo) with its header. The
  * open O_RDWR fd is returned in *fdp when fdp is not NULL. */
-int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
-		  uint8_t kind, const struct vfs_caller *c, struct vfs_entry *e, int *fdp)
+int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode, uint8_t kind,
+		  const struct vfs_caller *c, struct vfs_entry *e, int *fdp)
 {
-	struct file_header h = {.version = FORMAT_VERSION, .type = kind,
-				.cipher = (uint8_t)v->store->cipher};
+	struct file_header h = {
+		.version = FORMAT_VERSION, .type = kind, .cipher = (uint8_t)v->store->cipher};
 	struct bname b;
 	int fd, rc;
 
@@ -421,8 +421,8 @@ int vfs_symlink(struct vfs *v, struct node *parent, const char *name, const char
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&e->node->io);
-	struct filekey *fk = filekey_new(v->keys, e->node->stamp.id, STAMP_SYMLINK,
-					 v->store->cipher);
+	struct filekey *fk =
+		filekey_new(v->keys, e->node->stamp.id, STAMP_SYMLINK, v->store->cipher);
 	off_t size = 0;
 	rc = fk ? (int)fileio_write(fd, fk, &size, target, len, 0) : -ENOMEM;
 	filekey_free(fk);
@@ -571,8 +571,9 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 		return rc == -EINVAL ? -ENOENT : rc;
 	if (parent == newparent && strcmp(ob.name, nb.name) == 0)
 		return 0;
-	kept = (flags & RENAME_NOREPLACE) ? 0 : keep_victim(v, newparent, nb.name, trash, &vs,
-							     &vvalid, &kept_sb);
+	kept = (flags & RENAME_NOREPLACE)
+		       ? 0
+		       : keep_victim(v, newparent, nb.name, trash, &vs, &vvalid, &kept_sb);
 	if (kept < 0)
 		return kept;
 	if (nb.is_long && (rc = vfs_write_sidecar(newparent, &nb)) < 0)

@@ -114,8 +114,10 @@ static int plus_entry(struct vfs *v, struct node *dir, const char *stored, int64
 int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
 		void *arg)
 {
-	static const mode_t types[] = {[STAMP_REG] = S_IFREG, [STAMP_SYMLINK] = S_IFLNK,
-				       [STAMP_FIFO] = S_IFIFO, [STAMP_DIR] = S_IFDIR};
+	static const mode_t types[] = {[STAMP_REG] = S_IFREG,
+				       [STAMP_SYMLINK] = S_IFLNK,
+				       [STAMP_FIFO] = S_IFIFO,
+				       [STAMP_DIR] = S_IFDIR};
 	char plain[NAMES_PLAIN_MAX + 1];
 	int64_t now = vfs_now(v);
 	DIR *dp = dh->dp;
@@ -213,8 +215,8 @@ static int xattr_target(struct vfs *v, struct node *n, char *path, size_t len,
 	return 0;
 }
 
-int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value,
-		 size_t size, int flags)
+int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value, size_t size,
+		 int flags)
 {
 	char path[64], slot[XATTR_SLOT_LEN + 1];
 	uint8_t id[FILE_ID_BYTES], *blob;

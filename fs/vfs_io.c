@@ -450,8 +450,8 @@ static int set_times(struct node *n, const struct stat *in, int to_set)
 	return 0;
 }
 
-int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set,
-		struct stat *out, double *timeout)
+int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set, struct stat *out,
+		double *timeout)
 {
 	char path[64];
 	int64_t deadline;

@@ -8,12 +8,12 @@
 #include "crypto.h"
 
 enum audit_event {
-	AUDIT_VANISHED,      /* deadline passed; entry hidden */
-	AUDIT_SHREDDED,      /* backing file destroyed */
-	AUDIT_DELETED,       /* removed by a user (rm, rename over, rmdir) */
+	AUDIT_VANISHED,	     /* deadline passed; entry hidden */
+	AUDIT_SHREDDED,	     /* backing file destroyed */
+	AUDIT_DELETED,	     /* removed by a user (rm, rename over, rmdir) */
 	AUDIT_INVALID_STAMP, /* stamp missing or failed its MAC */
 	AUDIT_DESTROYED,     /* ephemeral store's previous contents destroyed */
-	AUDIT_BAD_NAME,      /* a backing name that does not decrypt here (moved, altered) */
+	AUDIT_BAD_NAME,	     /* a backing name that does not decrypt here (moved, altered) */
 };
 
 /* What an audit line says about one entry. Times in ns since the epoch;

@@ -21,11 +21,11 @@ enum cli_action {
 
 struct cli {
 	enum cli_action action;
-	const char *store;      /* STORE (mount, sweep) */
+	const char *store;	/* STORE (mount, sweep) */
 	const char *mountpoint; /* MOUNTPOINT (mount) */
-	const char *keyfile;    /* FILE (genkey) */
+	const char *keyfile;	/* FILE (genkey) */
 	bool foreground, debug, single_thread;
-	bool json; /* status --json */
+	bool json;	      /* status --json */
 	char fuse_opts[4096]; /* comma-separated options for FUSE */
 };
 

@@ -14,12 +14,12 @@
 
 struct zone_config {
 	char name[CONFIG_ZONE_NAME_MAX + 1]; /* [a-z0-9_-], not "." or ".." */
-	int64_t ttl;                         /* seconds, > 0 */
+	int64_t ttl;			     /* seconds, > 0 */
 };
 
 /* Owned by main; strings are heap copies freed by config_release(). */
 struct config {
-	char *key_file;        /* NULL: ephemeral key */
+	char *key_file;	       /* NULL: ephemeral key */
 	char *audit_log;       /* NULL: STORE/audit.log */
 	char *fuse_options;    /* extra comma-separated FUSE -o options, or NULL */
 	unsigned shred_passes; /* random overwrites before unlink, default 1 */
@@ -49,9 +49,8 @@ __attribute__((warn_unused_result)) int config_load_file(struct config *cfg, con
  * key_file, ttl, audit_log, shred_passes, allow_other. Returns 0, -ENOENT
  * when the key is not ekycfs's (the caller passes it to FUSE), or -EINVAL
  * with err holding "option KEY: why". */
-__attribute__((warn_unused_result)) int config_set_option(struct config *cfg, const char *key,
-							  const char *value, char *err,
-							  size_t errlen);
+__attribute__((warn_unused_result)) int
+config_set_option(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
 
 /* Parse a duration: digits with an optional suffix s, m or h ("90",
  * "3s", "5m", "2h"). Returns 0 and stores seconds (> 0) in *out, or

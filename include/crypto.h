@@ -103,11 +103,9 @@ size_t crypto_xattr_seal(const struct keys *k, const uint8_t id[FILE_ID_BYTES], 
  * value into value (cap bytes; value may be NULL to ask the length).
  * Returns the value length, -EIO if it fails authentication, -ERANGE if
  * cap is too small. */
-__attribute__((warn_unused_result)) ssize_t crypto_xattr_open(const struct keys *k,
-							      const uint8_t id[FILE_ID_BYTES],
-							      const char *slot, const uint8_t *in,
-							      size_t inlen, char *name,
-							      void *value, size_t cap);
+__attribute__((warn_unused_result)) ssize_t
+crypto_xattr_open(const struct keys *k, const uint8_t id[FILE_ID_BYTES], const char *slot,
+		  const uint8_t *in, size_t inlen, char *name, void *value, size_t cap);
 
 /* Wipe memory the compiler may not elide. */
 void crypto_wipe(void *buf, size_t len);

@@ -24,15 +24,14 @@ off_t fileio_size(int fd);
 /* Read up to len plain bytes at off from a file of plain size size.
  * Returns bytes read (0 at or past EOF) or -EIO if any block touched fails
  * authentication, or -errno. */
-ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len,
-		    off_t off);
+ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off);
 
 /* Write len (<= FILEIO_MAX_IO) bytes at off; a gap past *size is filled
  * with sealed zeros. Only the blocks the range covers are rewritten; the
  * first and last are read, checked and merged when partly covered.
  * Updates *size. Returns len or -errno (-EIO on a bad existing block). */
-ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf,
-		     size_t len, off_t off);
+ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
+		     off_t off);
 
 /* Set the plain size to newsize: shrinking reseals the new last block and
  * overwrites the released ciphertext with random bytes before truncating;

@@ -27,7 +27,7 @@ enum entry_type {
 
 struct file_header {
 	uint8_t version;
-	uint8_t type;   /* enum entry_type */
+	uint8_t type;	/* enum entry_type */
 	uint8_t cipher; /* enum cipher_id */
 	uint8_t file_id[FILE_ID_BYTES];
 };

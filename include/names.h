@@ -10,7 +10,7 @@
 #define NAMES_KEY_BYTES 32
 #define NAMES_DIRID_BYTES 16
 #define NAMES_PLAIN_MAX 255 /* NAME_MAX */
-#define NAMES_PAD 32        /* plaintext padded to a multiple of this */
+#define NAMES_PAD 32	    /* plaintext padded to a multiple of this */
 #define NAMES_TAG_BYTES 24
 /* Longest encoded form: tag + 256 padded bytes in unpadded base64url. */
 #define NAMES_ENCODED_MAX 376
@@ -37,7 +37,8 @@ __attribute__((warn_unused_result)) int names_encrypt(const uint8_t key[NAMES_KE
  * -EINVAL when it is not an encoded form at all, -ERANGE if out is small. */
 __attribute__((warn_unused_result)) int names_decrypt(const uint8_t key[NAMES_KEY_BYTES],
 						      const uint8_t dirid[NAMES_DIRID_BYTES],
-						      const char *encoded, char *out, size_t outlen);
+						      const char *encoded, char *out,
+						      size_t outlen);
 
 /* The name to store on disk for an encoded form longer than
  * NAMES_SHORT_MAX: "L." followed by the base64url BLAKE2b-256 of encoded.

@@ -11,8 +11,8 @@
 
 struct reaper_item {
 	int64_t deadline; /* ns since the epoch */
-	void *dir;        /* caller's directory reference, owned by the item */
-	char *name;       /* backing name, heap copy owned by the item */
+	void *dir;	  /* caller's directory reference, owned by the item */
+	char *name;	  /* backing name, heap copy owned by the item */
 };
 
 /* Called on the reaper thread with each due item; takes ownership of it
@@ -24,15 +24,15 @@ typedef void (*reaper_release_fn)(void *ctx, void *dir);
 struct reaper;
 
 /* A stopped reaper with an empty schedule. NULL on ENOMEM. */
-struct reaper *reaper_new(clock_fn clock, void *clock_arg, reaper_fn fn,
-			  reaper_release_fn release, void *ctx);
+struct reaper *reaper_new(clock_fn clock, void *clock_arg, reaper_fn fn, reaper_release_fn release,
+			  void *ctx);
 
 /* Schedule name in dir for deadline; the item owns the dir reference the
  * caller took for it and a copy of name. Wakes the thread if this is now
  * the earliest deadline. Returns 0 or -ENOMEM (the reference is then
  * released). Thread-safe. */
-__attribute__((warn_unused_result)) int reaper_push(struct reaper *r, int64_t deadline,
-						    void *dir, const char *name);
+__attribute__((warn_unused_result)) int reaper_push(struct reaper *r, int64_t deadline, void *dir,
+						    const char *name);
 
 /* Move up to max items due at now (deadline <= now) into out, earliest
  * first. Returns how many. The caller owns them. Thread-safe; used by the

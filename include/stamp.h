@@ -24,10 +24,10 @@ enum stamp_kind {
 };
 
 struct stamp {
-	uint8_t kind;               /* enum stamp_kind */
+	uint8_t kind;		   /* enum stamp_kind */
 	uint8_t id[FILE_ID_BYTES]; /* file id (content key) or directory id (names) */
-	int64_t birth;              /* ns since the epoch, CLOCK_REALTIME */
-	int64_t mtime;              /* ns; last content change, >= birth */
+	int64_t birth;		   /* ns since the epoch, CLOCK_REALTIME */
+	int64_t mtime;		   /* ns; last content change, >= birth */
 };
 
 /* Serialise and MAC s for the backing inode number ino. */

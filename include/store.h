@@ -16,15 +16,15 @@
 #define STORE_AUDIT "audit.log"
 
 struct store {
-	int fd;                            /* STORE, flock'ed while open */
-	int trash_fd;                      /* STORE/.trash */
-	int zone_fd[CONFIG_MAX_ZONES];     /* STORE/<zone>, O_RDONLY|O_DIRECTORY */
+	int fd;			       /* STORE, flock'ed while open */
+	int trash_fd;		       /* STORE/.trash */
+	int zone_fd[CONFIG_MAX_ZONES]; /* STORE/<zone>, O_RDONLY|O_DIRECTORY */
 	struct stamp zone_stamp[CONFIG_MAX_ZONES];
 	bool zone_reset[CONFIG_MAX_ZONES]; /* contents undecryptable: destroy */
 	size_t nzones;
-	int cipher;      /* enum cipher_id recorded in the marker */
-	bool ephemeral;  /* the marker's key mode */
-	bool created;    /* initialised by this open */
+	int cipher;	  /* enum cipher_id recorded in the marker */
+	bool ephemeral;	  /* the marker's key mode */
+	bool created;	  /* initialised by this open */
 	bool destroy_all; /* previous ephemeral contents: destroy them */
 };
 
@@ -41,8 +41,8 @@ enum store_mode {
  * naming the problem. */
 __attribute__((warn_unused_result)) int store_open(struct store *s, const char *path,
 						   const struct config *cfg, const struct keys *k,
-						   bool ephemeral, enum store_mode mode,
-						   char *err, size_t errlen);
+						   bool ephemeral, enum store_mode mode, char *err,
+						   size_t errlen);
 
 /* Close every fd and release the lock. Idempotent. */
 void store_close(struct store *s);

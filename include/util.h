@@ -11,8 +11,7 @@
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
 
 /* Write all len bytes at off. Returns 0 or -errno. */
-__attribute__((warn_unused_result)) int pwrite_full(int fd, const void *buf, size_t len,
-						    off_t off);
+__attribute__((warn_unused_result)) int pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
 /* 1 when the directory open as dirfd holds no entry, 0 when it holds one,
  * or -errno. dirfd may be O_PATH; its offset is not disturbed. */

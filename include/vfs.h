@@ -89,8 +89,8 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 #define VFS_SET_ATIME_NOW (1 << 7)
 #define VFS_SET_MTIME_NOW (1 << 8)
 #define VFS_SET_CTIME (1 << 10)
-int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set,
-		struct stat *out, double *timeout);
+int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set, struct stat *out,
+		double *timeout);
 int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len);
 int vfs_mknod(struct vfs *v, struct node *parent, const char *name, mode_t mode,
 	      const struct vfs_caller *c, struct vfs_entry *e);
@@ -138,8 +138,8 @@ bool vfs_handle_direct(const struct handle *h);
 /* Extended attributes: user.* pass through (stored under a private
  * prefix); user.ekycfs.expires is read-only and computed. */
 #define VFS_XATTR_EXPIRES "user.ekycfs.expires"
-int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value,
-		 size_t size, int flags);
+int vfs_setxattr(struct vfs *v, struct node *n, const char *name, const void *value, size_t size,
+		 int flags);
 ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *value, size_t size);
 ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size);
 int vfs_removexattr(struct vfs *v, struct node *n, const char *name);

@@ -14,37 +14,37 @@
  * inode number is the node's address (the root is vfs->root). */
 struct node {
 	struct node *hnext; /* table chain; vfs->lock */
-	uint64_t ino;       /* backing inode number, the table key */
-	int fd;             /* O_PATH for files, O_RDONLY|O_DIRECTORY for dirs */
+	uint64_t ino;	    /* backing inode number, the table key */
+	int fd;		    /* O_PATH for files, O_RDONLY|O_DIRECTORY for dirs */
 	uint64_t nlookup;   /* kernel references; vfs->lock */
-	uint32_t refs;      /* core references (handles, reaper items, calls); vfs->lock */
-	int zone;           /* zone index; -1 for the root */
-	uint8_t kind;       /* enum stamp_kind; 0 for the root */
-	bool zone_root;     /* zone directory: never expires, never freed */
-	bool in_table;      /* vfs->lock */
-	bool dead;          /* vanished or removed: handles get ESTALE; vfs->lock */
+	uint32_t refs;	    /* core references (handles, reaper items, calls); vfs->lock */
+	int zone;	    /* zone index; -1 for the root */
+	uint8_t kind;	    /* enum stamp_kind; 0 for the root */
+	bool zone_root;	    /* zone directory: never expires, never freed */
+	bool in_table;	    /* vfs->lock */
+	bool dead;	    /* vanished or removed: handles get ESTALE; vfs->lock */
 
 	/* directories: where the node sits, for re-checks; vfs->lock */
 	struct node *parent; /* counted reference, NULL for zone roots */
-	char *bname;         /* backing name in parent */
+	char *bname;	     /* backing name in parent */
 
 	/* trusted stamp in memory; mu */
 	pthread_mutex_t mu;
 	struct stamp stamp;
 	bool stamp_valid;
-	bool stamp_dirty;  /* newer than the xattr on disk */
-	bool stamp_fresh;  /* just read from disk: the next load may skip */
-	int64_t deadline;  /* ns; INT64_MAX for zone roots */
+	bool stamp_dirty; /* newer than the xattr on disk */
+	bool stamp_fresh; /* just read from disk: the next load may skip */
+	int64_t deadline; /* ns; INT64_MAX for zone roots */
 	int64_t disk_mtime;
 
 	/* open content; io (write-locked to change, read-locked to read) */
 	pthread_rwlock_t io;
-	int data_fd;         /* O_RDWR while opens > 0, else -1 */
-	struct filekey *fk;  /* while opens > 0 */
-	off_t size;          /* plain size while opens > 0 */
+	int data_fd;	    /* O_RDWR while opens > 0, else -1 */
+	struct filekey *fk; /* while opens > 0 */
+	off_t size;	    /* plain size while opens > 0 */
 	unsigned opens;
-	bool unlinked;       /* removed by a user while open: shred at last close */
-	char trash[33];      /* its name in the trash */
+	bool unlinked;	/* removed by a user while open: shred at last close */
+	char trash[33]; /* its name in the trash */
 };
 
 struct handle {
@@ -71,10 +71,10 @@ struct vfs {
 	struct shredder *shredder;
 	struct vfs_notify notify;
 	double timeout; /* longest kernel cache time, seconds */
-	bool as_root;   /* running as root: chown new entries to the caller */
+	bool as_root;	/* running as root: chown new entries to the caller */
 
 	pthread_mutex_t lock;
-	struct node **buckets; /* lock */
+	struct node **buckets;	 /* lock */
 	size_t nbuckets, nnodes; /* lock */
 	struct node root;
 	struct node status; /* the read-only control file in the root */
@@ -98,8 +98,8 @@ int node_table_init(struct vfs *v);
 void node_table_free(struct vfs *v);
 /* Find or make the node of entry bname in parent (sb from fstatat), with
  * one core reference. Returns NULL and *err on failure. */
-struct node *node_get(struct vfs *v, struct node *parent, const char *bname,
-		      const struct stat *sb, int *err);
+struct node *node_get(struct vfs *v, struct node *parent, const char *bname, const struct stat *sb,
+		      int *err);
 /* Find by backing inode with one core reference, or NULL. */
 struct node *node_find(struct vfs *v, uint64_t ino);
 void node_ref(struct vfs *v, struct node *n);
@@ -139,8 +139,8 @@ int vfs_entry_at(struct vfs *v, struct node *dir, const char *bname, const struc
 /* Make a content file (regular, symlink or fifo) named name in parent,
  * with its header and stamp; e as for a lookup. The open O_RDWR fd is
  * returned in *fdp when fdp is not NULL. */
-int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode,
-		  uint8_t kind, const struct vfs_caller *c, struct vfs_entry *e, int *fdp);
+int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t mode, uint8_t kind,
+		  const struct vfs_caller *c, struct vfs_entry *e, int *fdp);
 
 /* names */
 int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *b);
@@ -166,12 +166,12 @@ int vfs_purge_dir(struct vfs *v, struct node *dir);
 /* Move a removed regular file (last name) to the trash and queue its
  * shredding, or defer it to the last close when open. */
 int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why);
-void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s,
-	       bool valid, int64_t bytes);
+void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp *s, bool valid,
+	       int64_t bytes);
 /* The backing file now named tname in the trash lost its last name: shred
  * it, or when node n (may be NULL) is open, at its last close. */
-void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone,
-		 const struct stamp *s, bool valid);
+void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone, const struct stamp *s,
+		 bool valid);
 void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const struct stamp *s,
 		      bool valid);
 

@@ -18,14 +18,14 @@
 #include <unistd.h>
 
 #define FSX_BLOCK 4096
-#define FSX_MAX_FILE (1024 * 1024)   /* files stay about this small */
+#define FSX_MAX_FILE (1024 * 1024) /* files stay about this small */
 #define FSX_DEFAULT_OPS 20000
 #define FSX_DEFAULT_MAXLEN (64 * 1024)
 #define FSX_MAXLEN_LIMIT (16 * 1024 * 1024)
 #define FSX_MAX_THREADS 64
-#define FSX_LOG_OPS 20               /* ops shown in the failure report */
+#define FSX_LOG_OPS 20		      /* ops shown in the failure report */
 #define FSX_LOG_LEN (4 * FSX_LOG_OPS) /* log entries: up to 4 per op */
-#define FSX_DUMP_BYTES 16            /* bytes shown around a mismatch */
+#define FSX_DUMP_BYTES 16	      /* bytes shown around a mismatch */
 
 enum op_kind {
 	OP_WRITE,
@@ -37,30 +37,24 @@ enum op_kind {
 	OP_VERIFY,
 	OP_MAPREAD,
 	OP_MAPWRITE,
-	OP_PRECHECK,  /* part of a write/truncate: read what it will destroy */
-	OP_READBACK,  /* part of a write/truncate: read the blocks around it */
-	OP_INJECT,    /* -X only */
+	OP_PRECHECK, /* part of a write/truncate: read what it will destroy */
+	OP_READBACK, /* part of a write/truncate: read the blocks around it */
+	OP_INJECT,   /* -X only */
 	OP_NKINDS
 };
 
 static const struct op_desc {
 	const char *name;
 	unsigned weight; /* relative frequency among the random picks */
-	bool ranged;     /* off and len mean something in the log */
+	bool ranged;	 /* off and len mean something in the log */
 	bool needs_mmap; /* picked only with -m */
 } op_descs[OP_NKINDS] = {
-	[OP_WRITE] = { "write", 30, true, false },
-	[OP_READ] = { "read", 30, true, false },
-	[OP_TRUNC] = { "truncate", 6, true, false },
-	[OP_APPEND] = { "append", 8, true, false },
-	[OP_REOPEN] = { "reopen", 2, false, false },
-	[OP_FSYNC] = { "fsync", 2, false, false },
-	[OP_VERIFY] = { "verify", 2, true, false },
-	[OP_MAPREAD] = { "mapread", 12, true, true },
-	[OP_MAPWRITE] = { "mapwrite", 12, true, true },
-	[OP_PRECHECK] = { "precheck", 0, true, false },
-	[OP_READBACK] = { "readback", 0, true, false },
-	[OP_INJECT] = { "INJECT", 0, true, false },
+	[OP_WRITE] = {"write", 30, true, false},      [OP_READ] = {"read", 30, true, false},
+	[OP_TRUNC] = {"truncate", 6, true, false},    [OP_APPEND] = {"append", 8, true, false},
+	[OP_REOPEN] = {"reopen", 2, false, false},    [OP_FSYNC] = {"fsync", 2, false, false},
+	[OP_VERIFY] = {"verify", 2, true, false},     [OP_MAPREAD] = {"mapread", 12, true, true},
+	[OP_MAPWRITE] = {"mapwrite", 12, true, true}, [OP_PRECHECK] = {"precheck", 0, true, false},
+	[OP_READBACK] = {"readback", 0, true, false}, [OP_INJECT] = {"INJECT", 0, true, false},
 };
 
 /* Command line; filled by parse_args, read-only afterwards. */
@@ -68,7 +62,7 @@ struct opts {
 	uint64_t nops;
 	uint64_t seed;
 	unsigned nthreads;
-	size_t maxlen;  /* longest read or write */
+	size_t maxlen;	/* longest read or write */
 	size_t maxfile; /* writes and truncates stay below this */
 	bool use_mmap;
 	bool quiet;
@@ -110,20 +104,20 @@ struct worker {
 	struct fsx *fsx;
 	unsigned idx;
 	char *path;
-	int fd;  /* O_RDWR */
+	int fd;	 /* O_RDWR */
 	int afd; /* O_WRONLY | O_APPEND */
 	struct rng rng;
 	struct model m;
 	uint8_t *wbuf; /* maxfile bytes */
 	uint8_t *rbuf; /* maxfile + FSX_BLOCK bytes: a full read plus slack */
 	size_t rbuf_len;
-	uint64_t nops;  /* ops this worker runs */
+	uint64_t nops;	/* ops this worker runs */
 	uint64_t opnum; /* current op, from 1; nops + 1 is the final verify */
 	struct logent hist[FSX_LOG_LEN];
 	uint64_t nhist;
 	uint64_t counts[OP_NKINDS];
 	bool inject_armed;    /* -X: corrupt the model at the next chance */
-	int64_t poison;       /* model offset corrupted by -X, or -1 */
+	int64_t poison;	      /* model offset corrupted by -X, or -1 */
 	uint64_t poisoned_at; /* op number of the last injection */
 	bool failed;
 	pthread_t tid;
@@ -266,8 +260,8 @@ static void log_print(const struct worker *w)
 			continue;
 		fprintf(stderr, "  %8" PRIu64 " %-8s", e->opnum, op_descs[e->op].name);
 		if (op_descs[e->op].ranged)
-			fprintf(stderr, " off 0x%06" PRIx64 " len 0x%06" PRIx64
-				" end 0x%06" PRIx64, e->off, e->len, e->off + e->len);
+			fprintf(stderr, " off 0x%06" PRIx64 " len 0x%06" PRIx64 " end 0x%06" PRIx64,
+				e->off, e->len, e->off + e->len);
 		else
 			fprintf(stderr, "%39s", "");
 		fprintf(stderr, "  size 0x%06" PRIx64, e->size_before);
@@ -279,8 +273,7 @@ static void log_print(const struct worker *w)
 }
 
 /* Claim the report: only the first failing worker prints one. */
-__attribute__((format(printf, 2, 3)))
-static bool fail_begin(struct worker *w, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static bool fail_begin(struct worker *w, const char *fmt, ...)
 {
 	const struct logent *e = log_cur(w);
 	va_list ap;
@@ -312,12 +305,14 @@ static int fail_end(struct worker *w)
 		fprintf(stderr, "fsx: file size now 0x%jx, model size 0x%zx\n",
 			(intmax_t)st.st_size, w->m.size);
 	if (w->poison >= 0)
-		fprintf(stderr, "fsx: NOTE: -X corrupted model byte 0x%" PRIx64
-			" at op %" PRIu64 " on purpose\n", (uint64_t)w->poison,
-			w->poisoned_at);
-	fprintf(stderr, "fsx: seed %" PRIu64 "; reproduce with: fsx -n %" PRIu64
-		" -s %" PRIu64 " -t %u -b %zu%s%s %s\n", o->seed, o->nops, o->seed,
-		o->nthreads, o->maxlen, o->use_mmap ? " -m" : "",
+		fprintf(stderr,
+			"fsx: NOTE: -X corrupted model byte 0x%" PRIx64 " at op %" PRIu64
+			" on purpose\n",
+			(uint64_t)w->poison, w->poisoned_at);
+	fprintf(stderr,
+		"fsx: seed %" PRIu64 "; reproduce with: fsx -n %" PRIu64 " -s %" PRIu64
+		" -t %u -b %zu%s%s %s\n",
+		o->seed, o->nops, o->seed, o->nthreads, o->maxlen, o->use_mmap ? " -m" : "",
 		o->inject ? " -X" : "", o->dir);
 	log_print(w);
 	fprintf(stderr, "fsx: files left in %s for inspection\n", o->dir);
@@ -331,8 +326,7 @@ static int fail_io(struct worker *w, const char *call, int err)
 	return -EIO;
 }
 
-static void dump_bytes(const char *label, uint64_t off, const uint8_t *p,
-		       size_t n)
+static void dump_bytes(const char *label, uint64_t off, const uint8_t *p, size_t n)
 {
 	size_t i;
 
@@ -343,8 +337,7 @@ static void dump_bytes(const char *label, uint64_t off, const uint8_t *p,
 }
 
 /* got[0..len) was read from file offset off but differs from the model. */
-static int fail_data(struct worker *w, uint64_t off, const uint8_t *got,
-		     size_t len)
+static int fail_data(struct worker *w, uint64_t off, const uint8_t *got, size_t len)
 {
 	const uint8_t *want = w->m.buf + off;
 	size_t first = 0, nbad = 0, i, from, n;
@@ -353,7 +346,8 @@ static int fail_data(struct worker *w, uint64_t off, const uint8_t *got,
 		first++;
 	for (i = first; i < len; i++)
 		nbad += want[i] != got[i];
-	if (!fail_begin(w, "DATA MISMATCH at file offset 0x%" PRIx64
+	if (!fail_begin(w,
+			"DATA MISMATCH at file offset 0x%" PRIx64
 			" (byte %zu of the range; %zu of %zu bytes differ)",
 			off + first, first, nbad, len))
 		return -EIO;
@@ -370,8 +364,7 @@ static int check_read(struct worker *w, uint64_t off, size_t len, size_t n)
 	size_t want = off >= w->m.size ? 0 : min_u64(len, w->m.size - off);
 
 	if (n != want) {
-		if (fail_begin(w, "SHORT/LONG READ: got 0x%zx bytes, model says 0x%zx",
-			       n, want))
+		if (fail_begin(w, "SHORT/LONG READ: got 0x%zx bytes, model says 0x%zx", n, want))
 			fail_end(w);
 		return -EIO;
 	}
@@ -388,8 +381,10 @@ static int check_size(struct worker *w)
 		return fail_io(w, "fstat", errno);
 	if ((uint64_t)st.st_size == w->m.size)
 		return 0;
-	if (fail_begin(w, "SIZE MISMATCH after the op: fstat says 0x%jx, "
-		       "model says 0x%zx", (intmax_t)st.st_size, w->m.size))
+	if (fail_begin(w,
+		       "SIZE MISMATCH after the op: fstat says 0x%jx, "
+		       "model says 0x%zx",
+		       (intmax_t)st.st_size, w->m.size))
 		fail_end(w);
 	return -EIO;
 }
@@ -519,11 +514,9 @@ static uint64_t pick_trunc(struct worker *w)
 }
 
 /* Update the model after a write the file took; -X's poison may be healed. */
-static int model_apply(struct worker *w, uint64_t off, const uint8_t *p,
-		       size_t len)
+static int model_apply(struct worker *w, uint64_t off, const uint8_t *p, size_t len)
 {
-	if (w->poison >= 0 && (uint64_t)w->poison >= off &&
-	    (uint64_t)w->poison < off + len) {
+	if (w->poison >= 0 && (uint64_t)w->poison >= off && (uint64_t)w->poison < off + len) {
 		w->poison = -1;
 		w->inject_armed = true;
 	}
@@ -533,8 +526,7 @@ static int model_apply(struct worker *w, uint64_t off, const uint8_t *p,
 }
 
 /* Read [off, off+len) as its own log entry, sharing the op number. */
-static int check_range(struct worker *w, enum op_kind kind, uint64_t off,
-		       uint64_t len)
+static int check_range(struct worker *w, enum op_kind kind, uint64_t off, uint64_t len)
 {
 	ssize_t n;
 
@@ -660,8 +652,8 @@ static int do_append(struct worker *w)
 	if (pos < 0)
 		return fail_io(w, "lseek", errno);
 	if ((uint64_t)pos != off + len) {
-		if (fail_begin(w, "O_APPEND fd at 0x%jx after the append, expected 0x%"
-			       PRIx64, (intmax_t)pos, off + len))
+		if (fail_begin(w, "O_APPEND fd at 0x%jx after the append, expected 0x%" PRIx64,
+			       (intmax_t)pos, off + len))
 			fail_end(w);
 		return -EIO;
 	}
@@ -732,8 +724,8 @@ static void pick_inside(struct worker *w, uint64_t *off, size_t *len)
 }
 
 /* Map [off, off+len) of the file; *delta is where off lands in the map. */
-static uint8_t *map_range(struct worker *w, uint64_t off, size_t len, int prot,
-			  size_t *delta, size_t *maplen)
+static uint8_t *map_range(struct worker *w, uint64_t off, size_t len, int prot, size_t *delta,
+			  size_t *maplen)
 {
 	uint64_t pgoff = off & ~(uint64_t)(w->fsx->pagesize - 1);
 	void *p;
@@ -907,8 +899,7 @@ static int worker_init(struct worker *w, struct fsx *fsx, unsigned idx)
 	snprintf(w->path, plen, "%s/fsx.%u", o->dir, idx);
 	rc = open_files(w, O_CREAT | O_TRUNC);
 	if (rc)
-		fprintf(stderr, "fsx: open %s: %s (errno %d)\n", w->path,
-			strerror(-rc), -rc);
+		fprintf(stderr, "fsx: open %s: %s (errno %d)\n", w->path, strerror(-rc), -rc);
 	return rc;
 }
 
@@ -1051,8 +1042,7 @@ static double now_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void print_summary(const struct fsx *fsx, const struct worker *ws,
-			  double secs)
+static void print_summary(const struct fsx *fsx, const struct worker *ws, double secs)
 {
 	uint64_t sum;
 	unsigned i;
@@ -1076,8 +1066,7 @@ static bool run_workers(struct fsx *fsx, struct worker *ws)
 	int rc;
 
 	for (started = 0; started < fsx->o.nthreads; started++) {
-		rc = pthread_create(&ws[started].tid, NULL, worker_main,
-				    &ws[started]);
+		rc = pthread_create(&ws[started].tid, NULL, worker_main, &ws[started]);
 		if (rc) {
 			fprintf(stderr, "fsx: pthread_create: %s\n", strerror(rc));
 			atomic_store(&fsx->failed, true);
@@ -1094,7 +1083,7 @@ static bool run_workers(struct fsx *fsx, struct worker *ws)
 
 int main(int argc, char **argv)
 {
-	struct fsx fsx = { 0 };
+	struct fsx fsx = {0};
 	struct worker *ws;
 	unsigned i, ninit = 0;
 	double t0;
@@ -1111,8 +1100,8 @@ int main(int argc, char **argv)
 	printf("fsx: seed %" PRIu64 "\n", fsx.o.seed);
 	if (!fsx.o.quiet)
 		printf("fsx: %" PRIu64 " ops, %u thread(s), maxlen %zu, "
-		       "mmap %s%s, dir %s\n", fsx.o.nops, fsx.o.nthreads, fsx.o.maxlen,
-		       fsx.o.use_mmap ? "on" : "off",
+		       "mmap %s%s, dir %s\n",
+		       fsx.o.nops, fsx.o.nthreads, fsx.o.maxlen, fsx.o.use_mmap ? "on" : "off",
 		       fsx.o.inject ? ", -X self-test" : "", fsx.o.dir);
 	fflush(stdout);
 	ws = calloc(fsx.o.nthreads, sizeof(*ws));
@@ -1135,12 +1124,11 @@ out_release:
 	if (!ok)
 		return 1;
 	if (fsx.o.inject) {
-		fprintf(stderr, "fsx: -X self-test FAILED: %s\n", inject_seen ?
-			"the corrupted model byte went unnoticed" :
-			"the file stayed empty, nothing to corrupt");
+		fprintf(stderr, "fsx: -X self-test FAILED: %s\n",
+			inject_seen ? "the corrupted model byte went unnoticed"
+				    : "the file stayed empty, nothing to corrupt");
 		return 3;
 	}
-	printf("fsx: %" PRIu64 " ops, seed %" PRIu64 ", ok\n", fsx.o.nops,
-	       fsx.o.seed);
+	printf("fsx: %" PRIu64 " ops, seed %" PRIu64 ", ok\n", fsx.o.nops, fsx.o.seed);
 	return 0;
 }

@@ -156,7 +156,7 @@ static const struct jval *get(const struct jobj *o, const char *key)
 /* Exactly the documented keys, each once. */
 static void expect_keys(const struct jobj *o)
 {
-	static const char *const want[] = {"time", "event", "zone", "id",
+	static const char *const want[] = {"time", "event",    "zone", "id",
 					   "born", "deadline", "bytes"};
 
 	cr_expect_eq(o->n, 7, "got %zu keys", o->n);
@@ -211,8 +211,12 @@ static void format_parse(const struct audit_rec *rec, int64_t now, struct jobj *
 
 Test(audit, format_full_record)
 {
-	struct audit_rec rec = {.event = AUDIT_SHREDDED, .zone = "rlc", .id = ID,
-				.born = BORN_NS, .deadline = DEADLINE_NS, .bytes = 123456789012LL};
+	struct audit_rec rec = {.event = AUDIT_SHREDDED,
+				.zone = "rlc",
+				.id = ID,
+				.born = BORN_NS,
+				.deadline = DEADLINE_NS,
+				.bytes = 123456789012LL};
 	struct jobj o;
 
 	format_parse(&rec, NOW_NS, &o);
@@ -227,8 +231,12 @@ Test(audit, format_full_record)
 
 Test(audit, unknown_times_are_null)
 {
-	struct audit_rec rec = {.event = AUDIT_INVALID_STAMP, .zone = "idocr", .id = "",
-				.born = 0, .deadline = 0, .bytes = -1};
+	struct audit_rec rec = {.event = AUDIT_INVALID_STAMP,
+				.zone = "idocr",
+				.id = "",
+				.born = 0,
+				.deadline = 0,
+				.bytes = -1};
 	struct jobj o;
 
 	format_parse(&rec, NOW_NS, &o);
@@ -258,17 +266,18 @@ Test(audit, every_event_name)
 		enum audit_event ev;
 		const char *name;
 	} cases[] = {
-		{AUDIT_VANISHED, "vanished"},
-		{AUDIT_SHREDDED, "shredded"},
-		{AUDIT_DELETED, "deleted"},
-		{AUDIT_INVALID_STAMP, "invalid_stamp"},
-		{AUDIT_DESTROYED, "destroyed"},
-		{AUDIT_BAD_NAME, "bad_name"},
+		{AUDIT_VANISHED, "vanished"},	{AUDIT_SHREDDED, "shredded"},
+		{AUDIT_DELETED, "deleted"},	{AUDIT_INVALID_STAMP, "invalid_stamp"},
+		{AUDIT_DESTROYED, "destroyed"}, {AUDIT_BAD_NAME, "bad_name"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct audit_rec rec = {.event = cases[i].ev, .zone = "rlc", .id = ID,
-					.born = BORN_NS, .deadline = DEADLINE_NS, .bytes = 7};
+		struct audit_rec rec = {.event = cases[i].ev,
+					.zone = "rlc",
+					.id = ID,
+					.born = BORN_NS,
+					.deadline = DEADLINE_NS,
+					.bytes = 7};
 		struct jobj o;
 
 		format_parse(&rec, NOW_NS, &o);
@@ -280,8 +289,12 @@ Test(audit, longest_zone_fits)
 {
 	static const char zone[] =
 		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij0123";
-	struct audit_rec rec = {.event = AUDIT_DESTROYED, .zone = zone, .id = ID,
-				.born = BORN_NS, .deadline = DEADLINE_NS, .bytes = INT64_MAX};
+	struct audit_rec rec = {.event = AUDIT_DESTROYED,
+				.zone = zone,
+				.id = ID,
+				.born = BORN_NS,
+				.deadline = DEADLINE_NS,
+				.bytes = INT64_MAX};
 	struct jobj o;
 
 	cr_assert_eq(strlen(zone), 64);
@@ -334,8 +347,12 @@ static char *slurp(const char *p, size_t *len)
 
 Test(audit_file, creates_0600_and_appends, .init = file_setup, .fini = file_teardown)
 {
-	struct audit_rec rec = {.event = AUDIT_VANISHED, .zone = "rlc", .id = ID,
-				.born = BORN_NS, .deadline = DEADLINE_NS, .bytes = 10};
+	struct audit_rec rec = {.event = AUDIT_VANISHED,
+				.zone = "rlc",
+				.id = ID,
+				.born = BORN_NS,
+				.deadline = DEADLINE_NS,
+				.bytes = 10};
 	struct audit *a;
 	struct stat st;
 	struct jobj o;
@@ -437,8 +454,11 @@ static void *write_lines(void *arg)
 		"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
 
 	for (int i = 0; i < LINES; i++) {
-		struct audit_rec rec = {.event = (enum audit_event)(i % 5), .zone = zone,
-					.id = ID, .born = BORN_NS, .deadline = DEADLINE_NS,
+		struct audit_rec rec = {.event = (enum audit_event)(i % 5),
+					.zone = zone,
+					.id = ID,
+					.born = BORN_NS,
+					.deadline = DEADLINE_NS,
 					.bytes = (int64_t)w->t * 1000000 + i};
 
 		audit_log(w->a, &rec, NOW_NS);

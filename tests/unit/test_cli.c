@@ -97,8 +97,8 @@ static int count_all(const char *list)
 
 Test(cli, mount_with_options)
 {
-	int rc = parse("-f", "-d", "-o", "key_file=X,ttl=3s,allow_other,max_read=4096", "/srv/store",
-		       "/mnt/ekyc", NULL);
+	int rc = parse("-f", "-d", "-o", "key_file=X,ttl=3s,allow_other,max_read=4096",
+		       "/srv/store", "/mnt/ekyc", NULL);
 
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_expect_eq(cli.action, CLI_MOUNT);

@@ -193,39 +193,39 @@ struct bad_case {
 Test(config, errors_name_file_and_line)
 {
 	static const struct bad_case cases[] = {
-		{ "[zone rlc]\n\ntl = 1h\n", 3, "unknown key 'tl' in [zone rlc]" },
-		{ "[ekycfs]\nkeyfile = /k\n", 2, "unknown key 'keyfile' in [ekycfs]" },
-		{ "[ekycfs]\n[fuse]\nx = 1\n", 2, "unknown section [fuse]" },
-		{ "[ekycfs]\n[fuse]\n", 2, "unknown section [fuse]" },
-		{ "ttl = 1h\n", 1, "key 'ttl' outside any section" },
-		{ "[zone rlc]\nttl = 3x\n", 2, "bad value '3x' for ttl in [zone rlc]" },
-		{ "[zone rlc]\nttl = 0\n", 2, "bad value '0' for ttl in [zone rlc]" },
-		{ "[zone rlc]\nttl =\n", 2, "missing value for ttl in [zone rlc]" },
-		{ "[ekycfs]\nttl = -1\n", 2, "bad value '-1' for ttl in [ekycfs]" },
-		{ "[ekycfs]\nshred_passes = 33\n", 2, "bad value '33' for shred_passes" },
-		{ "[ekycfs]\nshred_passes = two\n", 2, "bad value 'two' for shred_passes" },
-		{ "[ekycfs]\nallow_other = maybe\n", 2, "bad value 'maybe' for allow_other" },
-		{ "[ekycfs]\n\nkey_file =\n", 3, "missing value for key_file in [ekycfs]" },
-		{ "[ekycfs]\nttl = 1h\nttl = 2h\n", 3,
-		  "duplicate key 'ttl' in [ekycfs] (first on line 2)" },
-		{ "[zone a]\nttl = 1h\n ttl = 2h\n", 3, "duplicate key 'ttl' in [zone a]" },
-		{ "[ekycfs]\n[zone a]\n[ekycfs]\n", 3,
-		  "duplicate section [ekycfs] (first on line 1)" },
-		{ "[zone a]\n[zone b]\n[zone a]\n", 3,
-		  "duplicate section [zone a] (first on line 1)" },
-		{ "[zone Rlc]\n", 1, "bad zone name 'Rlc'" },
-		{ "[zone ..]\n", 1, "bad zone name '..'" },
-		{ "[zone a/b]\n", 1, "bad zone name 'a/b'" },
-		{ "[zone  a]\n", 1, "bad zone name ' a'" },
-		{ "[zone "
-		  "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij01234]\n",
-		  1, "bad zone name" },
-		{ "[zone]\nttl = 1h\n", 1, "zone section without a name" },
-		{ "\n[ekycfs\n", 2, "section header without ']'" },
-		{ "[ekycfs] junk\n", 1, "text after section header [ekycfs]" },
-		{ "[ekycfs]\nallow_other\n", 2, "syntax error" },
+		{"[zone rlc]\n\ntl = 1h\n", 3, "unknown key 'tl' in [zone rlc]"},
+		{"[ekycfs]\nkeyfile = /k\n", 2, "unknown key 'keyfile' in [ekycfs]"},
+		{"[ekycfs]\n[fuse]\nx = 1\n", 2, "unknown section [fuse]"},
+		{"[ekycfs]\n[fuse]\n", 2, "unknown section [fuse]"},
+		{"ttl = 1h\n", 1, "key 'ttl' outside any section"},
+		{"[zone rlc]\nttl = 3x\n", 2, "bad value '3x' for ttl in [zone rlc]"},
+		{"[zone rlc]\nttl = 0\n", 2, "bad value '0' for ttl in [zone rlc]"},
+		{"[zone rlc]\nttl =\n", 2, "missing value for ttl in [zone rlc]"},
+		{"[ekycfs]\nttl = -1\n", 2, "bad value '-1' for ttl in [ekycfs]"},
+		{"[ekycfs]\nshred_passes = 33\n", 2, "bad value '33' for shred_passes"},
+		{"[ekycfs]\nshred_passes = two\n", 2, "bad value 'two' for shred_passes"},
+		{"[ekycfs]\nallow_other = maybe\n", 2, "bad value 'maybe' for allow_other"},
+		{"[ekycfs]\n\nkey_file =\n", 3, "missing value for key_file in [ekycfs]"},
+		{"[ekycfs]\nttl = 1h\nttl = 2h\n", 3,
+		 "duplicate key 'ttl' in [ekycfs] (first on line 2)"},
+		{"[zone a]\nttl = 1h\n ttl = 2h\n", 3, "duplicate key 'ttl' in [zone a]"},
+		{"[ekycfs]\n[zone a]\n[ekycfs]\n", 3,
+		 "duplicate section [ekycfs] (first on line 1)"},
+		{"[zone a]\n[zone b]\n[zone a]\n", 3,
+		 "duplicate section [zone a] (first on line 1)"},
+		{"[zone Rlc]\n", 1, "bad zone name 'Rlc'"},
+		{"[zone ..]\n", 1, "bad zone name '..'"},
+		{"[zone a/b]\n", 1, "bad zone name 'a/b'"},
+		{"[zone  a]\n", 1, "bad zone name ' a'"},
+		{"[zone "
+		 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij01234]\n",
+		 1, "bad zone name"},
+		{"[zone]\nttl = 1h\n", 1, "zone section without a name"},
+		{"\n[ekycfs\n", 2, "section header without ']'"},
+		{"[ekycfs] junk\n", 1, "text after section header [ekycfs]"},
+		{"[ekycfs]\nallow_other\n", 2, "syntax error"},
 		/* inih's syntax error on line 2 comes before the bad key on line 4. */
-		{ "[ekycfs]\noops\n\nbogus = 1\n", 2, "syntax error" },
+		{"[ekycfs]\noops\n\nbogus = 1\n", 2, "syntax error"},
 	};
 	char err[CONFIG_ERR_LEN], want[CONFIG_ERR_LEN], path[64];
 	struct config cfg;
@@ -298,13 +298,28 @@ struct duration_case {
 Test(config, parse_duration)
 {
 	static const struct duration_case cases[] = {
-		{ "90", 90 },     { "3s", 3 },       { "5m", 300 },       { "2h", 7200 },
-		{ "007", 7 },     { "87840h", 316224000 },
-		{ "", 0 },        { "0", 0 },        { "0h", 0 },         { "-1", 0 },
-		{ "+1", 0 },      { "3x", 0 },       { "3 s", 0 },        { " 3", 0 },
-		{ "3 ", 0 },      { "s", 0 },        { "3ss", 0 },        { "3S", 0 },
-		{ "1.5h", 0 },    { "87841h", 0 },   { "99999999999999999999", 0 },
-		{ "9223372036854775807s", 0 },
+		{"90", 90},
+		{"3s", 3},
+		{"5m", 300},
+		{"2h", 7200},
+		{"007", 7},
+		{"87840h", 316224000},
+		{"", 0},
+		{"0", 0},
+		{"0h", 0},
+		{"-1", 0},
+		{"+1", 0},
+		{"3x", 0},
+		{"3 s", 0},
+		{" 3", 0},
+		{"3 ", 0},
+		{"s", 0},
+		{"3ss", 0},
+		{"3S", 0},
+		{"1.5h", 0},
+		{"87841h", 0},
+		{"99999999999999999999", 0},
+		{"9223372036854775807s", 0},
 	};
 	size_t i;
 
@@ -365,15 +380,15 @@ Test(config, set_option)
 
 struct bool_case {
 	const char *text; /* NULL: a bare -o allow_other */
-	int want;         /* 1 true, 0 false, -1 refused */
+	int want;	  /* 1 true, 0 false, -1 refused */
 };
 
 Test(config, bools)
 {
 	static const struct bool_case cases[] = {
-		{ NULL, 1 },   { "true", 1 }, { "yes", 1 },   { "1", 1 },    { "Yes", 1 },
-		{ "false", 0 }, { "no", 0 },  { "0", 0 },     { "FALSE", 0 }, { "", -1 },
-		{ "2", -1 },   { "on", -1 },  { "y", -1 },    { "true ", -1 },
+		{NULL, 1},    {"true", 1}, {"yes", 1}, {"1", 1},      {"Yes", 1},
+		{"false", 0}, {"no", 0},   {"0", 0},   {"FALSE", 0},  {"", -1},
+		{"2", -1},    {"on", -1},  {"y", -1},  {"true ", -1},
 	};
 	char err[CONFIG_ERR_LEN];
 	struct config cfg;

@@ -28,14 +28,10 @@
  * unreadable. Do not "fix" a constant without a format version bump. */
 static const char GOLD_CONTENT[] =
 	"21982e61090910863c11e859c77cde27bed6411bbdf3687f95fc3f10954259d0";
-static const char GOLD_NAMES[] =
-	"ea8d19432033f0d8c5c2323c34aec2243e9ebb4cfd595c2cda8c2039c212b71f";
-static const char GOLD_STAMP[] =
-	"ce2ea8803b7f9ead342574498fb1a136bd1e24c604d3c605a7a40fc78eecc6f0";
-static const char GOLD_AUDIT[] =
-	"db66bc8158220bc58fa985941e7fa6057c331e7abd7edd3481ccd10a4f6d80ec";
-static const char GOLD_CHECK[] =
-	"e6f4fbb6b7beb6168637f4137de36e5bf8b0b336bb26f5fe079a8f050bca8593";
+static const char GOLD_NAMES[] = "ea8d19432033f0d8c5c2323c34aec2243e9ebb4cfd595c2cda8c2039c212b71f";
+static const char GOLD_STAMP[] = "ce2ea8803b7f9ead342574498fb1a136bd1e24c604d3c605a7a40fc78eecc6f0";
+static const char GOLD_AUDIT[] = "db66bc8158220bc58fa985941e7fa6057c331e7abd7edd3481ccd10a4f6d80ec";
+static const char GOLD_CHECK[] = "e6f4fbb6b7beb6168637f4137de36e5bf8b0b336bb26f5fe079a8f050bca8593";
 /* keys_check_value() of master 0..31. */
 static const char GOLD_CHECK_VALUE[] =
 	"c6e0c4e49b5a2ffef003d97fe095b1fff74ec505b557d4814d5d06c59c791e5e";
@@ -58,9 +54,9 @@ static const char GOLD_TAG_AES[] = "949987c54152f04338641cc56f0f6ced";
 #define GOLD_INDEX UINT64_C(0x0102030405060708)
 #define GOLD_TYPE 1
 
-static uint8_t master0[KEY_BYTES];      /* bytes 0..31 */
+static uint8_t master0[KEY_BYTES];	/* bytes 0..31 */
 static uint8_t file_id0[FILE_ID_BYTES]; /* bytes 0x10..0x1f */
-static uint8_t nonce0[BLOCK_NONCE];     /* bytes 0x40..0x57 */
+static uint8_t nonce0[BLOCK_NONCE];	/* bytes 0x40..0x57 */
 static char tmpdir[64];
 
 static void setup(void)
@@ -368,8 +364,7 @@ Test(crypto, write_file_refuses_to_overwrite)
 }
 
 /* Write text as a key file with mode, load it; returns the rc. */
-static int load_text(const char *name, const char *text, size_t len, mode_t mode,
-		     struct keys **out)
+static int load_text(const char *name, const char *text, size_t len, mode_t mode, struct keys **out)
 {
 	char path[128], err[256] = "";
 	int rc;
@@ -525,8 +520,7 @@ Test(crypto, filekey_refuses_unusable_cipher)
 
 static void round_trip(int cipher, size_t len)
 {
-	static uint8_t plain[BLOCK_SIZE], sealed[BLOCK_DISK], sealed2[BLOCK_DISK],
-		out[BLOCK_SIZE];
+	static uint8_t plain[BLOCK_SIZE], sealed[BLOCK_DISK], sealed2[BLOCK_DISK], out[BLOCK_SIZE];
 	struct keys *k = gkeys();
 	struct filekey *fk = filekey_new(k, file_id0, ENTRY_REG, cipher);
 
@@ -603,8 +597,7 @@ static enum residue residue_of(const uint8_t *out, size_t len)
  * in turn, skipping [skip_from, skip_to). Each must open as -EIO and leave
  * no plaintext in out; with strict, out must be left untouched, as
  * crypto.h promises ("Nothing is written to out on failure"). */
-static void tamper_every_byte(int cipher, size_t len, size_t skip_from, size_t skip_to,
-			      bool strict)
+static void tamper_every_byte(int cipher, size_t len, size_t skip_from, size_t skip_to, bool strict)
 {
 	static uint8_t plain[BLOCK_SIZE], sealed[BLOCK_DISK], out[BLOCK_SIZE];
 	struct keys *k = gkeys();
@@ -879,8 +872,8 @@ Test(crypto, golden_block_xchacha)
 	memcpy(sealed, nonce0, BLOCK_NONCE);
 	cr_assert_eq(crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
 			     sealed + BLOCK_NONCE, sealed + BLOCK_NONCE + len, NULL,
-			     (const uint8_t *)GOLD_PLAIN_XCHACHA, len, ad, sizeof(ad), NULL,
-			     nonce0, key),
+			     (const uint8_t *)GOLD_PLAIN_XCHACHA, len, ad, sizeof(ad), NULL, nonce0,
+			     key),
 		     0);
 	cr_expect_str_eq(hex(sealed + BLOCK_NONCE, 16, h), GOLD_CT16_XCHACHA);
 	cr_expect_str_eq(hex(sealed + BLOCK_NONCE + len, BLOCK_TAG, h), GOLD_TAG_XCHACHA);
@@ -924,10 +917,10 @@ Test(crypto, golden_block_aesgcm)
 	doc_ad(GOLD_TYPE, GOLD_INDEX, ad);
 	memcpy(sealed, nonce0, 12);
 	memset(sealed + 12, 0, BLOCK_NONCE - 12);
-	cr_assert_eq(crypto_aead_aes256gcm_encrypt_detached(
-			     sealed + BLOCK_NONCE, sealed + BLOCK_NONCE + len, NULL,
-			     (const uint8_t *)GOLD_PLAIN_AES, len, ad, sizeof(ad), NULL, nonce0,
-			     key),
+	cr_assert_eq(crypto_aead_aes256gcm_encrypt_detached(sealed + BLOCK_NONCE,
+							    sealed + BLOCK_NONCE + len, NULL,
+							    (const uint8_t *)GOLD_PLAIN_AES, len,
+							    ad, sizeof(ad), NULL, nonce0, key),
 		     0);
 	cr_expect_str_eq(hex(sealed + BLOCK_NONCE, 16, h), GOLD_CT16_AES);
 	cr_expect_str_eq(hex(sealed + BLOCK_NONCE + len, BLOCK_TAG, h), GOLD_TAG_AES);

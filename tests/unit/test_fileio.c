@@ -502,8 +502,8 @@ struct model {
 static void model_check_all(struct tfile *t, const struct model *m, uint8_t *buf, int op)
 {
 	for (off_t off = 0; off < m->size; off += FILEIO_MAX_IO) {
-		size_t want = m->size - off < FILEIO_MAX_IO ? (size_t)(m->size - off)
-							    : FILEIO_MAX_IO;
+		size_t want =
+			m->size - off < FILEIO_MAX_IO ? (size_t)(m->size - off) : FILEIO_MAX_IO;
 
 		cr_assert_eq(get(t, off, FILEIO_MAX_IO, buf), (ssize_t)want, "op %d", op);
 		cr_assert_eq(memcmp(buf, m->data + off, want), 0, "op %d: content at %jd", op,
@@ -529,9 +529,8 @@ static void model_run(int cipher, uint64_t seed, int ops)
 		if (kind < 45) {
 			for (size_t i = 0; i < len; i++)
 				buf[i] = (uint8_t)rnd();
-			cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, off),
-				     (ssize_t)len, "op %d: write off %jd len %zu", op,
-				     (intmax_t)off, len);
+			cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, off), (ssize_t)len,
+				     "op %d: write off %jd len %zu", op, (intmax_t)off, len);
 			memcpy(m.data + off, buf, len);
 			if (off + (off_t)len > m.size)
 				m.size = off + (off_t)len;
@@ -544,7 +543,7 @@ static void model_run(int cipher, uint64_t seed, int ops)
 			m.size = off;
 			nt++;
 		} else {
-			ssize_t want = off >= m.size ? 0
+			ssize_t want = off >= m.size		   ? 0
 				       : (off_t)len < m.size - off ? (ssize_t)len
 								   : (ssize_t)(m.size - off);
 			ssize_t n = get(&t, off, len, got);

@@ -19,8 +19,8 @@ static const char GOLD_HEADER[] = "454b5946"
 
 static struct file_header gold_header(void)
 {
-	struct file_header h = {.version = FORMAT_VERSION, .type = ENTRY_REG,
-				.cipher = CIPHER_XCHACHA20POLY1305};
+	struct file_header h = {
+		.version = FORMAT_VERSION, .type = ENTRY_REG, .cipher = CIPHER_XCHACHA20POLY1305};
 
 	for (int i = 0; i < FILE_ID_BYTES; i++)
 		h.file_id[i] = (uint8_t)(0x10 + i);
@@ -197,8 +197,8 @@ Test(layout, every_backing_size_small)
 Test(layout, backing_plain_inverse_large)
 {
 	static const off_t bases[] = {
-		(off_t)1 << 31, (off_t)1 << 32, (off_t)1 << 40, (off_t)1 << 50, (off_t)1 << 60,
-		(off_t)4096 * 1000003,
+		(off_t)1 << 31, (off_t)1 << 32, (off_t)1 << 40,
+		(off_t)1 << 50, (off_t)1 << 60, (off_t)4096 * 1000003,
 	};
 
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {

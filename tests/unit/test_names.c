@@ -14,8 +14,8 @@
 #define SENTINEL 0x5a
 #define REF_BIN_MAX (NAMES_TAG_BYTES + 256)
 
-static uint8_t key[NAMES_KEY_BYTES];   /* bytes 0..31: the golden key */
-static uint8_t key2[NAMES_KEY_BYTES];  /* key with one bit flipped */
+static uint8_t key[NAMES_KEY_BYTES];	  /* bytes 0..31: the golden key */
+static uint8_t key2[NAMES_KEY_BYTES];	  /* key with one bit flipped */
 static uint8_t dirid[NAMES_DIRID_BYTES];  /* bytes 0xa0..0xaf: the golden dirid */
 static uint8_t dirid2[NAMES_DIRID_BYTES]; /* dirid with one bit flipped */
 
@@ -40,7 +40,7 @@ TestSuite(names, .init = setup);
  * padded size, in unpadded base64. Written out, not derived from the code. */
 static int expected_enc_len(size_t len)
 {
-	static const int by_blocks[] = { 75, 118, 160, 203, 246, 288, 331, 374 };
+	static const int by_blocks[] = {75, 118, 160, 203, 246, 288, 331, 374};
 
 	return by_blocks[(len + 31) / 32 - 1];
 }
@@ -140,7 +140,10 @@ Test(names, round_trip_unusual_bytes)
 		"a..",
 		"\x01\x02\x03",
 		"\xff\xfe\x80",
-		"-", "_", "L.", "name.name",
+		"-",
+		"_",
+		"L.",
+		"name.name",
 	};
 	char all[256], one[2];
 	size_t i, n = 0;
@@ -233,8 +236,8 @@ static void assert_no_flip_decrypts(const char *plain)
 			mod[i] = c;
 			memset(dec, SENTINEL, sizeof(dec));
 			rc = names_decrypt(key, dirid, mod, dec, sizeof(dec));
-			cr_assert(rc == -EBADMSG || rc == -EINVAL,
-				  "flip at %zu to '%c' gave %d", i, c, rc);
+			cr_assert(rc == -EBADMSG || rc == -EINVAL, "flip at %zu to '%c' gave %d", i,
+				  c, rc);
 			cr_assert(untouched(dec, sizeof(dec)));
 			if (rc == -EBADMSG)
 				badmsg++;
@@ -319,7 +322,7 @@ Test(names, length_leaks_only_padded_size)
 		size_t plain, padded;
 		int enc;
 	} cases[] = {
-		{ 1, 32, 75 }, { 31, 32, 75 }, { 32, 32, 75 }, { 33, 64, 118 }, { 255, 256, 374 },
+		{1, 32, 75}, {31, 32, 75}, {32, 32, 75}, {33, 64, 118}, {255, 256, 374},
 	};
 	char plain[NAMES_PLAIN_MAX + 1], enc[NAMES_ENCODED_MAX + 1];
 	uint8_t bin[REF_BIN_MAX];
@@ -457,7 +460,13 @@ Test(names, encrypt_rejects_bad_names)
 Test(names, decrypt_rejects_non_encodings)
 {
 	static const char *const bad[] = {
-		"", "A", "AA", "AAAA", "report.pdf", "L.abc", "has space",
+		"",
+		"A",
+		"AA",
+		"AAAA",
+		"report.pdf",
+		"L.abc",
+		"has space",
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
 	};
 	char enc[NAMES_ENCODED_MAX + 1], mod[1024], dec[NAMES_PLAIN_MAX + 1];
@@ -472,7 +481,7 @@ Test(names, decrypt_rejects_non_encodings)
 	/* valid base64url of binaries with the wrong size */
 	memset(bin, 0x42, sizeof(bin));
 	{
-		static const size_t sizes[] = { 1, 24, 25, 55, 57, 89, 279, 281, 312 };
+		static const size_t sizes[] = {1, 24, 25, 55, 57, 89, 279, 281, 312};
 
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			sodium_bin2base64(mod, sizeof(mod), bin, sizes[i], B64);
@@ -518,7 +527,7 @@ Test(names, decrypt_rejects_non_encodings)
 
 Test(names, reference_construction_matches)
 {
-	static const char *const names[] = { "a", "passport_E12345678.jpg", ".bashrc" };
+	static const char *const names[] = {"a", "passport_E12345678.jpg", ".bashrc"};
 	char plain[NAMES_PLAIN_MAX + 1], enc[NAMES_ENCODED_MAX + 1], ref[NAMES_ENCODED_MAX + 1];
 	uint8_t padded[256];
 	size_t i, len;

@@ -318,12 +318,12 @@ struct fired {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct reaper *r;
-	int calls;         /* protected by lock */
-	int64_t at;        /* protected by lock: clock when the callback ran */
-	int64_t deadline;  /* protected by lock */
-	char name[16];     /* protected by lock */
-	size_t releases;   /* protected by lock */
-	int clock_calls;   /* atomic */
+	int calls;	  /* protected by lock */
+	int64_t at;	  /* protected by lock: clock when the callback ran */
+	int64_t deadline; /* protected by lock */
+	char name[16];	  /* protected by lock */
+	size_t releases;  /* protected by lock */
+	int clock_calls;  /* atomic */
 };
 
 /* The real clock, counting calls: the thread reads it with its lock held,

@@ -33,7 +33,7 @@ static struct {
 	int syncs;
 	int fail_sync_at, fail_sync_errno; /* fail the Nth fdatasync */
 	int fail_unlink_errno;
-	int snap_fd;             /* reader of the victim's inode */
+	int snap_fd; /* reader of the victim's inode */
 	size_t snap_len;
 	uint8_t *snaps[MAX_SNAPS];
 	off_t snap_size[MAX_SNAPS];
@@ -469,8 +469,10 @@ Test(shred, shredder_drains_queue_and_counts)
 	cr_assert_not_null(s);
 	for (size_t i = 0; i < 5; i++) {
 		char name[33];
-		struct audit_rec rec = {.event = AUDIT_VANISHED, .zone = "idocr",
-					.born = 1700000000LL * NSEC_PER_SEC, .bytes = -1};
+		struct audit_rec rec = {.event = AUDIT_VANISHED,
+					.zone = "idocr",
+					.born = 1700000000LL * NSEC_PER_SEC,
+					.bytes = -1};
 
 		shred_random_name(name);
 		make_file_at(tfd, name, sizes[i]);

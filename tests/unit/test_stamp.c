@@ -17,8 +17,8 @@
  * (version, kind, 2 zero bytes, id, birth LE, mtime LE, then a BLAKE2b-128
  * MAC keyed with the KDF "ekycfs01" subkey 3 over "ekycfs stamp v1" ||
  * ino LE || body). A change here is an on-disk format change. */
-#define GOLDEN_HEX                                                                         \
-	"01010000101112131415161718191a1b1c1d1e1f15cd853dfe9c971700e8a07e159d97"           \
+#define GOLDEN_HEX                                                               \
+	"01010000101112131415161718191a1b1c1d1e1f15cd853dfe9c971700e8a07e159d97" \
 	"175e987ed698cb343862b4208fad8e3f02"
 #define GOLDEN_BIRTH 1700000000123456789LL
 #define GOLDEN_MTIME 1700000100000000000LL
@@ -92,11 +92,12 @@ Test(stamp, round_trip)
 
 		in.kind = kinds[i];
 		in.id[0] = (uint8_t)i;
-		in.birth = -5 + (int64_t)i;     /* extremes survive the encoding */
+		in.birth = -5 + (int64_t)i; /* extremes survive the encoding */
 		in.mtime = INT64_MAX - (int64_t)i;
 		stamp_seal(keys, &in, 77 + i, raw);
 		memset(&out, 0xee, sizeof(out));
-		cr_assert_eq(stamp_open(keys, raw, sizeof(raw), 77 + i, &out), 0, "kind %u", in.kind);
+		cr_assert_eq(stamp_open(keys, raw, sizeof(raw), 77 + i, &out), 0, "kind %u",
+			     in.kind);
 		cr_expect_eq(out.kind, in.kind);
 		cr_expect_arr_eq(out.id, in.id, FILE_ID_BYTES);
 		cr_expect_eq(out.birth, in.birth);
@@ -154,8 +155,8 @@ Test(stamp, bound_to_inode)
 
 	stamp_seal(keys, &s, GOLDEN_INO, raw);
 	cr_expect_eq(stamp_open(keys, raw, sizeof(raw), GOLDEN_INO + 1, &out), -EBADMSG);
-	cr_expect_eq(stamp_open(keys, raw, sizeof(raw), GOLDEN_INO ^ (1ULL << 40), &out),
-		     -EBADMSG, "high bits of ino count too");
+	cr_expect_eq(stamp_open(keys, raw, sizeof(raw), GOLDEN_INO ^ (1ULL << 40), &out), -EBADMSG,
+		     "high bits of ino count too");
 	cr_expect_eq(stamp_open(keys, raw, sizeof(raw), 0, &out), -EBADMSG);
 }
 
@@ -253,8 +254,8 @@ Test(expiry, two_hour_default)
 	cr_expect_eq(expiry_deadline(T0, CONFIG_DEFAULT_TTL), T0 + 7200000000000LL);
 	cr_expect_not(expiry_passed(true, T0, CONFIG_DEFAULT_TTL, T0 + 2 * HOUR_NS - 1));
 	cr_expect(expiry_passed(true, T0, CONFIG_DEFAULT_TTL, T0 + 2 * HOUR_NS));
-	cr_expect_not(expiry_passed(true, T0, CONFIG_DEFAULT_TTL, T0 + HOUR_NS + 59 * 60 *
-								       NSEC_PER_SEC));
+	cr_expect_not(
+		expiry_passed(true, T0, CONFIG_DEFAULT_TTL, T0 + HOUR_NS + 59 * 60 * NSEC_PER_SEC));
 }
 
 Test(expiry, deadline_arithmetic)

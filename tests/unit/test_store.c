@@ -594,8 +594,10 @@ Test(store, sweep_changes_nothing)
 
 Test(store, stamp_round_trip_and_inode_binding)
 {
-	struct stamp in = {.kind = STAMP_REG, .birth = 1700000000123456789LL,
-			   .mtime = 1700000100000000000LL}, out;
+	struct stamp in = {.kind = STAMP_REG,
+			   .birth = 1700000000123456789LL,
+			   .mtime = 1700000100000000000LL},
+		     out;
 	uint8_t raw[STAMP_BYTES + 8];
 	char pa[PATH_MAX], pb[PATH_MAX];
 	struct stat sa, sb;
@@ -704,6 +706,6 @@ Test(store, read_stamp_consistent_under_rename, .timeout = 60)
 	atomic_store(&w.stop, 1);
 	pthread_join(th, NULL);
 	close(w.dfd);
-	cr_expect_eq(bad, 0, "%ld of %ld reads failed (first: %ld) during %ld renames", bad,
-		     reads, first, atomic_load(&w.swaps));
+	cr_expect_eq(bad, 0, "%ld of %ld reads failed (first: %ld) during %ld renames", bad, reads,
+		     first, atomic_load(&w.swaps));
 }
