@@ -33,6 +33,8 @@ void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp 
 {
 	struct audit_rec r;
 
+	if (ev == AUDIT_VANISHED) /* status counts what the audit log says */
+		__atomic_add_fetch(&v->stats.vanished, 1, __ATOMIC_RELAXED);
 	fill_rec(v, &r, ev, zone, s, valid, bytes);
 	audit_log(v->audit, &r, vfs_now(v));
 }
@@ -174,6 +176,26 @@ bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
 
 /* ---- destroying whole directories ---- */
 
+static int purge_fd(struct vfs *v, int dirfd, int zone, enum audit_event ev);
+
+/* Empty and remove the directory name in dirfd, logging it as ev. */
+static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, enum audit_event ev)
+{
+	struct stamp s = {0};
+	struct stat sb;
+	bool valid = store_stat_stamp(v->keys, dirfd, name, &s, &sb) == 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0) {
+		purge_fd(v, fd, zone, ev);
+		close(fd);
+	}
+	if (shred_dir_at(&shred_sys_default, dirfd, name) < 0)
+		return -ENOTEMPTY;
+	vfs_audit(v, ev, zone, &s, valid, 0);
+	return 0;
+}
+
 /* Destroy everything inside dirfd: files shredded, directories emptied and
  * removed. Each entry is logged as ev. */
 static int purge_fd(struct vfs *v, int dirfd, int zone, enum audit_event ev)
@@ -192,16 +214,8 @@ static int purge_fd(struct vfs *v, int dirfd, int zone, enum audit_event ev)
 		if (fstatat(dirfd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			int fd = openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-
-			if (fd >= 0) {
-				purge_fd(v, fd, zone, ev);
-				close(fd);
-			}
-			if (shred_dir_at(&shred_sys_default, dirfd, d->d_name) < 0)
+			if (purge_subdir(v, dirfd, d->d_name, zone, ev) < 0)
 				rc = -ENOTEMPTY;
-			else if (ev != AUDIT_DESTROYED)
-				vfs_audit(v, ev, zone, &(struct stamp){0}, false, 0);
 		} else if (names_is_sidecar(d->d_name) || sb.st_nlink > 1 || !S_ISREG(sb.st_mode)) {
 			unlinkat(dirfd, d->d_name, 0);
 		} else if (trash_at(v, dirfd, d->d_name, zone, ev) < 0) {
@@ -260,31 +274,21 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	int rc;
 
 	if (S_ISDIR(sb->st_mode)) {
-		int fd = openat(dir->fd, bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (fd >= 0) {
-			purge_fd(v, fd, dir->zone, AUDIT_VANISHED);
-			close(fd);
-		}
-		rc = shred_dir_at(&shred_sys_default, dir->fd, bname);
-		if (rc == 0) {
-			vfs_remove_sidecar(dir, bname);
-			if (n) {
-				node_mark_dead(v, n);
-				vfs_audit(v, AUDIT_VANISHED, dir->zone, &n->stamp, n->stamp_valid,
-					  0);
-			}
-		}
+		rc = purge_subdir(v, dir->fd, bname, dir->zone, AUDIT_VANISHED);
+		if (rc == 0 && n)
+			node_mark_dead(v, n);
 	} else if (sb->st_nlink > 1) {
+		/* One name of a hard-linked file; the others have their items. */
 		rc = unlinkat(dir->fd, bname, 0) < 0 ? -errno : 0;
 		if (rc == 0)
-			vfs_remove_sidecar(dir, bname);
+			vfs_audit(v, AUDIT_VANISHED, dir->zone, n ? &n->stamp : &(struct stamp){0},
+				  n && n->stamp_valid, -1);
 	} else {
 		rc = vfs_trash_file(v, dir, bname, AUDIT_VANISHED);
 	}
 	if (rc < 0)
 		return;
-	__atomic_add_fetch(&v->stats.vanished, 1, __ATOMIC_RELAXED);
+	vfs_remove_sidecar(dir, bname);
 	if (v->notify.inode_gone && n)
 		v->notify.inode_gone(v->notify.arg, n);
 	if (v->notify.entry_gone && named)
