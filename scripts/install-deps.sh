@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsodium-dev libinih-dev
-libcriterion-dev attr util-linux procps passwd tar rsync man-db groff-base bsdextrautils mount"
+libcriterion-dev attr bc python3 coreutils diffutils findutils util-linux procps passwd
+tar rsync man-db groff-base bsdextrautils mount"
 
 missing=""
 for p in $PKGS; do
