@@ -185,6 +185,7 @@ static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, en
 	struct stat sb;
 	bool valid = store_stat_stamp(v->keys, dirfd, name, &s, &sb) == 0;
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct node *n;
 
 	if (fd >= 0) {
 		purge_fd(v, fd, zone, ev);
@@ -192,6 +193,10 @@ static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, en
 	}
 	if (shred_dir_at(&shred_sys_default, dirfd, name) < 0)
 		return -ENOTEMPTY;
+	n = node_find(v, sb.st_ino);
+	if (n)
+		node_mark_dead(v, n); /* its inode number may come back */
+	node_put(v, n);
 	vfs_audit(v, ev, zone, &s, valid, 0);
 	return 0;
 }
@@ -247,20 +252,27 @@ void vfs_reaper_release(void *ctx, void *dir)
 	node_put(ctx, dir);
 }
 
-/* Ask for dir itself to be judged again: its last live entry just went. */
-static void recheck_parent(struct vfs *v, struct node *dir, int64_t now)
+void vfs_recheck_dir(struct vfs *v, struct node *dir, int64_t now)
 {
 	struct node *parent;
 	char *bname;
 
-	if (dir->zone_root || now < node_deadline(dir))
+	if (dir->zone_root || vfs_is_virtual(v, dir) || now < node_deadline(dir))
 		return;
 	pthread_mutex_lock(&v->lock);
 	parent = dir->parent;
+	if (parent)
+		parent->refs++; /* taken under the lock: a rename may drop dir's */
 	bname = dir->bname ? strdup(dir->bname) : NULL;
 	pthread_mutex_unlock(&v->lock);
-	if (parent && bname)
-		vfs_schedule(v, parent, bname, now);
+	if (parent && bname && v->reaper) {
+		/* The item owns the reference; a failed push released it, and
+		 * the next sweep finds the directory. */
+		if (reaper_push(v->reaper, now, parent, bname) < 0) {
+		}
+	} else {
+		node_put(v, parent);
+	}
 	free(bname);
 }
 
@@ -293,7 +305,7 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 		v->notify.inode_gone(v->notify.arg, n);
 	if (v->notify.entry_gone && named)
 		v->notify.entry_gone(v->notify.arg, dir, n, plain);
-	recheck_parent(v, dir, now);
+	vfs_recheck_dir(v, dir, now);
 }
 
 /* Verdict on an entry not held in memory: *deadline, and whether it is
@@ -363,8 +375,10 @@ static void sweep_trash(struct vfs *v)
 	while ((d = readdir(dp))) {
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
+		/* Files, and directories a crash left half-made (empty). */
 		if (shred_file_at(&shred_sys_default, v->store->trash_fd, d->d_name,
-				  v->cfg->shred_passes, &bytes) == 0) {
+				  v->cfg->shred_passes, &bytes) == 0 ||
+		    shred_dir_at(&shred_sys_default, v->store->trash_fd, d->d_name) == 0) {
 			struct audit_rec r;
 
 			fill_rec(v, &r, AUDIT_SHREDDED, -1, NULL, false, bytes);

@@ -3,6 +3,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,21 @@ static const uint8_t zeros[BLOCK_SIZE * 32];
 /* Per-thread scratch for a span of sealed blocks; FUSE worker threads
  * reuse it, so the hot path does no allocation. */
 static __thread uint8_t *span_buf;
+static pthread_key_t span_key; /* frees a thread's span when it exits */
+static pthread_once_t span_once = PTHREAD_ONCE_INIT;
+
+static void span_key_init(void)
+{
+	pthread_key_create(&span_key, free);
+}
 
 static uint8_t *span_scratch(void)
 {
-	if (!span_buf)
+	if (!span_buf) {
+		pthread_once(&span_once, span_key_init);
 		span_buf = malloc((size_t)SPAN_BLOCKS * BLOCK_DISK);
+		pthread_setspecific(span_key, span_buf);
+	}
 	return span_buf;
 }
 

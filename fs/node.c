@@ -373,9 +373,17 @@ struct node *node_get(struct vfs *v, struct node *parent, const char *bname, con
 		      int *err)
 {
 	struct node *n = node_find(v, sb->st_ino), *fresh;
+	struct stat cur;
 
-	if (n)
+	/* A node whose backing inode lost its last name while the kernel
+	 * still holds it must not stand for a new entry that got the same
+	 * inode number. */
+	if (n && (n->zone_root || (fstat(n->fd, &cur) == 0 && cur.st_nlink > 0)))
 		return n;
+	if (n) {
+		node_unhash(v, n);
+		node_put(v, n);
+	}
 	fresh = node_alloc(v, parent, bname, sb, err);
 	if (!fresh)
 		return NULL;
@@ -426,16 +434,16 @@ void node_insert(struct vfs *v, struct node *n)
 
 void node_rebind(struct vfs *v, struct node *n, int fd, uint64_t ino)
 {
-	int old;
-
 	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&n->mu);
 	remove_locked(v, n);
-	old = n->fd;
-	n->fd = fd;
+	/* Same fd number: others may be using /proc/self/fd/N right now. */
+	dup3(fd, n->fd, O_CLOEXEC);
 	n->ino = ino;
 	insert_locked(v, n);
+	pthread_mutex_unlock(&n->mu);
 	pthread_mutex_unlock(&v->lock);
-	close(old);
+	close(fd);
 }
 
 void node_unhash(struct vfs *v, struct node *n)

@@ -285,10 +285,12 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 
 /* ---- creating ---- */
 
-/* Stamp a freshly made backing entry (fd open on it) and make its node. */
-static int finish_new(struct vfs *v, struct node *parent, const struct bname *b, int fd,
-		      uint8_t kind, const uint8_t id[FILE_ID_BYTES], const struct vfs_caller *c,
-		      struct vfs_entry *e)
+/* Stamp a new backing entry made in the trash as tmp (fd open on it),
+ * then move it to its name: nobody ever sees it unstamped, so no lookup
+ * or reaper can take it for an invalid one. Makes its node into e. */
+static int place_new(struct vfs *v, struct node *parent, const struct bname *b, int fd,
+		     const char *tmp, uint8_t kind, const uint8_t id[FILE_ID_BYTES],
+		     const struct vfs_caller *c, struct vfs_entry *e)
 {
 	struct stamp s = {.kind = kind};
 	int64_t now = vfs_now(v);
@@ -305,19 +307,28 @@ static int finish_new(struct vfs *v, struct node *parent, const struct bname *b,
 	rc = store_write_stamp(v->keys, fd, sb.st_ino, &s);
 	if (rc < 0)
 		return rc;
+	if (renameat2(v->store->trash_fd, tmp, parent->fd, b->name, RENAME_NOREPLACE) < 0)
+		return -errno;
 	n = node_get(v, parent, b->name, &sb, &rc);
-	if (!n)
+	if (!n) {
+		renameat(parent->fd, b->name, v->store->trash_fd, tmp); /* for the undo */
 		return rc;
+	}
 	node_dir_touch(v, parent, now);
 	vfs_schedule(v, parent, b->name, expiry_deadline(now, vfs_ttl(v, parent->zone)));
 	return fill_entry(v, n, now, e);
 }
 
-/* Undo a half-made entry: nothing of it may stay behind unstamped. */
-static void undo_new(struct node *parent, const struct bname *b, bool dir)
+/* Undo a half-made entry: the temporary in the trash goes, and the long
+ * name's sidecar unless another entry holds that name. */
+static void undo_new(struct vfs *v, struct node *parent, const struct bname *b, const char *tmp,
+		     bool dir)
 {
-	unlinkat(parent->fd, b->name, dir ? AT_REMOVEDIR : 0);
-	vfs_remove_sidecar(parent, b->name);
+	struct stat sb;
+
+	unlinkat(v->store->trash_fd, tmp, dir ? AT_REMOVEDIR : 0);
+	if (fstatat(parent->fd, b->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		vfs_remove_sidecar(parent, b->name);
 }
 
 /* Encode name for a new entry in parent, with its sidecar when long. */
@@ -340,26 +351,27 @@ int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t m
 	struct file_header h = {
 		.version = FORMAT_VERSION, .type = kind, .cipher = (uint8_t)v->store->cipher};
 	struct bname b;
+	char tmp[33];
 	int fd, rc;
 
 	rc = new_name(v, parent, name, &b);
 	if (rc < 0)
 		return rc;
-	fd = openat(parent->fd, b.name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	shred_random_name(tmp);
+	fd = openat(v->store->trash_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    mode & 07777);
 	if (fd < 0) {
 		rc = -errno;
-		if (rc != -EEXIST)
-			vfs_remove_sidecar(parent, b.name);
+		undo_new(v, parent, &b, tmp, false);
 		return rc;
 	}
 	crypto_random(h.file_id, FILE_ID_BYTES);
 	rc = fileio_init(fd, &h);
 	if (rc == 0)
-		rc = finish_new(v, parent, &b, fd, kind, h.file_id, c, e);
+		rc = place_new(v, parent, &b, fd, tmp, kind, h.file_id, c, e);
 	if (rc < 0) {
 		close(fd);
-		undo_new(parent, &b, false);
+		undo_new(v, parent, &b, tmp, false);
 		return rc;
 	}
 	if (fdp)
@@ -384,28 +396,29 @@ int vfs_mkdir(struct vfs *v, struct node *parent, const char *name, mode_t mode,
 {
 	uint8_t id[FILE_ID_BYTES];
 	struct bname b;
+	char tmp[33];
 	int fd, rc;
 
 	rc = new_name(v, parent, name, &b);
 	if (rc < 0)
 		return rc;
-	if (mkdirat(parent->fd, b.name, mode & 07777) < 0) {
+	shred_random_name(tmp);
+	if (mkdirat(v->store->trash_fd, tmp, mode & 07777) < 0) {
 		rc = -errno;
-		if (rc != -EEXIST)
-			vfs_remove_sidecar(parent, b.name);
+		undo_new(v, parent, &b, tmp, true);
 		return rc;
 	}
-	fd = openat(parent->fd, b.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(v->store->trash_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		undo_new(parent, &b, true);
+		undo_new(v, parent, &b, tmp, true);
 		return rc;
 	}
 	crypto_random(id, sizeof(id));
-	rc = finish_new(v, parent, &b, fd, STAMP_DIR, id, c, e);
+	rc = place_new(v, parent, &b, fd, tmp, STAMP_DIR, id, c, e);
 	close(fd);
 	if (rc < 0)
-		undo_new(parent, &b, true);
+		undo_new(v, parent, &b, tmp, true);
 	return rc;
 }
 
@@ -482,9 +495,12 @@ int vfs_unlink(struct vfs *v, struct node *parent, const char *name)
 		if (unlinkat(parent->fd, b.name, 0) < 0)
 			return -errno;
 		vfs_remove_sidecar(parent, b.name);
-		return 0;
+	} else {
+		rc = vfs_trash_file(v, parent, b.name, AUDIT_DELETED);
 	}
-	return vfs_trash_file(v, parent, b.name, AUDIT_DELETED);
+	if (rc == 0)
+		vfs_recheck_dir(v, parent, vfs_now(v)); /* was it its last live entry? */
+	return rc;
 }
 
 int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
@@ -512,6 +528,7 @@ int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
 		rc = -errno;
 	if (rc == 0) {
 		vfs_remove_sidecar(parent, b.name);
+		vfs_recheck_dir(v, parent, vfs_now(v));
 		node_mark_dead(v, n);
 		vfs_audit(v, AUDIT_DELETED, n->zone, &n->stamp, n->stamp_valid, 0);
 	}
@@ -580,9 +597,14 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 		goto out_unkeep;
 	if (renameat2(parent->fd, ob.name, newparent->fd, nb.name, flags) < 0) {
 		rc = -errno;
+		if (nb.is_long && !kept &&
+		    fstatat(newparent->fd, nb.name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			vfs_remove_sidecar(newparent, nb.name);
 		goto out_unkeep;
 	}
 	vfs_remove_sidecar(parent, ob.name);
+	if (parent != newparent)
+		vfs_recheck_dir(v, parent, vfs_now(v));
 	if (kept) {
 		struct node *victim = node_find(v, kept_sb.st_ino);
 

@@ -155,7 +155,9 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 		} else if (!entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
 			/* Also the fallback when a plus entry cannot be made (out of
 			 * fds): listed plainly, the kernel looks it up itself and
-			 * any error shows there instead of a silent gap. */
+			 * any error shows there instead of a silent gap. A vanished
+			 * one is handed to the reaper. */
+			vfs_schedule(v, dh->n, d->d_name, now);
 			continue;
 		} else {
 			st.st_mode = types[kind];

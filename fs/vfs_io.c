@@ -377,8 +377,17 @@ static int swap_empty_locked(struct vfs *v, struct node *n)
 	fd = make_successor(v, n, &old, tname);
 	if (fd < 0)
 		goto out_dir;
-	if (renameat2(v->store->trash_fd, tname, dirfd, base, RENAME_EXCHANGE) < 0 ||
+	if (renameat2(v->store->trash_fd, tname, dirfd, base, RENAME_EXCHANGE) < 0) {
+		close(fd);
+		unlinkat(v->store->trash_fd, tname, 0);
+		goto out_dir;
+	}
+	/* The name may have been renamed over meanwhile: only our old inode
+	 * may go to the shredder. */
+	if (fstatat(v->store->trash_fd, tname, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    sb.st_ino != old.st_ino ||
 	    (pfd = openat(dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		renameat2(v->store->trash_fd, tname, dirfd, base, RENAME_EXCHANGE);
 		close(fd);
 		unlinkat(v->store->trash_fd, tname, 0);
 		goto out_dir;

@@ -157,6 +157,9 @@ int vfs_status_text(struct vfs *v, char **text, size_t *len);
 void vfs_schedule(struct vfs *v, struct node *dir, const char *bname, int64_t deadline);
 void vfs_reap(void *ctx, struct reaper_item *item);
 void vfs_reaper_release(void *ctx, void *dir);
+/* dir just lost an entry: if its own deadline has passed, have the reaper
+ * judge it again now (it vanishes when nothing live is left in it). */
+void vfs_recheck_dir(struct vfs *v, struct node *dir, int64_t now);
 /* Is dir (a backing dir fd) holding any live entry at now? */
 bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone);
 /* The same for the directory name inside dirfd. */
