@@ -80,8 +80,11 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone, enum 
 		return -errno;
 	}
 	vfs_audit(v, why, zone, &s, valid, layout_plain_size(sb.st_size));
-	if (n && why != AUDIT_DELETED)
-		node_mark_dead(v, n); /* vanished: open handles stop too */
+	if (n && why != AUDIT_DELETED) {
+		node_mark_dead(v, n);	       /* vanished: open handles stop too */
+		pthread_rwlock_wrlock(&n->io); /* and I/O already under way ends */
+		pthread_rwlock_unlock(&n->io);
+	}
 	vfs_dispose(v, why == AUDIT_DELETED ? n : NULL, tname, zone, &s, valid);
 	node_put(v, n);
 	return 0;
@@ -292,9 +295,12 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	} else if (sb->st_nlink > 1) {
 		/* One name of a hard-linked file; the others have their items. */
 		rc = unlinkat(dir->fd, bname, 0) < 0 ? -errno : 0;
-		if (rc == 0)
-			vfs_audit(v, AUDIT_VANISHED, dir->zone, n ? &n->stamp : &(struct stamp){0},
-				  n && n->stamp_valid, -1);
+		if (rc == 0) {
+			struct stamp s = {0};
+			bool valid = n && node_stamp(n, &s);
+
+			vfs_audit(v, AUDIT_VANISHED, dir->zone, &s, valid, -1);
+		}
 	} else {
 		rc = vfs_trash_file(v, dir, bname, AUDIT_VANISHED);
 	}
@@ -349,7 +355,7 @@ void vfs_reap(void *ctx, struct reaper_item *item)
 		if (live && n->kind == STAMP_DIR && now >= node_deadline(n))
 			deadline = INT64_MAX;
 		if (!live && deadline == INT64_MIN) /* its stamp went bad in place */
-			vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &n->stamp, false, -1);
+			vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &(struct stamp){0}, false, -1);
 	} else {
 		live = judge_on_disk(v, dir, item->name, now, &deadline);
 	}

@@ -146,6 +146,7 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 	}
 	if (pipe && n < 0)
 		iohelper_wait(pipe); /* nothing may still write into span */
+	crypto_wipe(plain, sizeof(plain));
 	return n < 0 ? n : (ssize_t)len;
 }
 
@@ -199,6 +200,7 @@ static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const u
 			}
 			memcpy(plain + from, buf + pos, to - from);
 			block_seal(fk, i, plain, blen, sealed);
+			crypto_wipe(plain, sizeof(plain));
 		} else {
 			block_seal(fk, i, buf + pos, blen, sealed);
 		}
@@ -293,6 +295,7 @@ int fileio_truncate(int fd, const struct filekey *fk, off_t *size, off_t newsize
 		if (rc < 0)
 			return rc;
 		block_seal(fk, index, plain, keep, sealed);
+		crypto_wipe(plain, sizeof(plain));
 		rc = pwrite_full(fd, sealed, keep + BLOCK_OVERHEAD, layout_block_offset(index));
 		if (rc < 0)
 			return rc;

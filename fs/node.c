@@ -204,6 +204,17 @@ int node_load_stamp(struct vfs *v, struct node *n)
 	return rc;
 }
 
+bool node_stamp(struct node *n, struct stamp *out)
+{
+	bool valid;
+
+	pthread_mutex_lock(&n->mu);
+	*out = n->stamp;
+	valid = n->stamp_valid;
+	pthread_mutex_unlock(&n->mu);
+	return valid;
+}
+
 int64_t node_deadline(struct node *n)
 {
 	int64_t d;

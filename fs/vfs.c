@@ -527,10 +527,13 @@ int vfs_rmdir(struct vfs *v, struct node *parent, const char *name)
 	if (rc == 0 && unlinkat(parent->fd, b.name, AT_REMOVEDIR) < 0)
 		rc = -errno;
 	if (rc == 0) {
+		struct stamp s;
+		bool valid = node_stamp(n, &s);
+
 		vfs_remove_sidecar(parent, b.name);
 		vfs_recheck_dir(v, parent, vfs_now(v));
 		node_mark_dead(v, n);
-		vfs_audit(v, AUDIT_DELETED, n->zone, &n->stamp, n->stamp_valid, 0);
+		vfs_audit(v, AUDIT_DELETED, n->zone, &s, valid, 0);
 	}
 	node_put(v, n);
 	return rc;

@@ -85,12 +85,8 @@ static bool io_put_locked(struct vfs *v, struct node *n)
 static void shred_deferred(struct vfs *v, struct node *n)
 {
 	struct stamp s;
-	bool valid;
+	bool valid = node_stamp(n, &s);
 
-	pthread_mutex_lock(&n->mu);
-	s = n->stamp;
-	valid = n->stamp_valid;
-	pthread_mutex_unlock(&n->mu);
 	vfs_submit_shred(v, n->trash, n->zone, &s, valid);
 	n->unlinked = false;
 }
@@ -316,15 +312,14 @@ static void copy_user_xattrs(int from, int to)
  * file id, owner, mode and user xattrs, stamped now. Returns its fd. */
 static int make_successor(struct vfs *v, struct node *n, const struct stat *old, char tname[33])
 {
-	struct file_header h = {.version = FORMAT_VERSION, .type = n->stamp.kind};
+	struct file_header h = {.version = FORMAT_VERSION};
 	struct stamp s;
 	struct stat sb;
 	int fd, rc;
 
+	node_stamp(n, &s);
+	h.type = s.kind;
 	h.cipher = (uint8_t)v->store->cipher;
-	pthread_mutex_lock(&n->mu);
-	s = n->stamp;
-	pthread_mutex_unlock(&n->mu);
 	memcpy(h.file_id, s.id, FILE_ID_BYTES);
 	s.mtime = vfs_now(v);
 	shred_random_name(tname);
@@ -358,6 +353,7 @@ static int swap_empty_locked(struct vfs *v, struct node *n)
 {
 	char path[64], real[PATH_MAX], tname[33], *base;
 	struct stat old, sb;
+	struct stamp s;
 	int dirfd, fd, pfd, rc = -EAGAIN;
 
 	if (fstat(n->data_fd, &old) < 0 || old.st_nlink != 1 || n->size <= BLOCK_SIZE)
@@ -397,11 +393,10 @@ static int swap_empty_locked(struct vfs *v, struct node *n)
 	close(n->data_fd);
 	n->data_fd = fd;
 	n->size = 0;
-	pthread_mutex_lock(&n->mu);
-	struct stamp s = n->stamp;
-	pthread_mutex_unlock(&n->mu);
+	bool valid = node_stamp(n, &s);
+
 	node_load_stamp(v, n); /* the successor's, sealed for its inode */
-	vfs_submit_shred(v, tname, n->zone, &s, true);
+	vfs_submit_shred(v, tname, n->zone, &s, valid);
 	rc = 0;
 out_dir:
 	close(dirfd);

@@ -124,6 +124,8 @@ void node_touch(struct vfs *v, struct node *n, int64_t now);
 void node_dir_touch(struct vfs *v, struct node *n, int64_t now);
 int node_flush_stamp(struct vfs *v, struct node *n);
 int64_t node_deadline(struct node *n);
+/* A copy of n's stamp taken under its lock; returns whether it is valid. */
+bool node_stamp(struct node *n, struct stamp *out);
 /* 0 when n is live at now (its deadline in *deadline), -ENOENT when it
  * has vanished. Reloads the stamp. */
 int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadline);
