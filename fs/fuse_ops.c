@@ -298,6 +298,8 @@ struct dirbuf {
 	char *buf;
 	size_t size, used;
 	bool plus;
+	struct node **refs; /* plus: nodes whose lookup reference went in buf */
+	size_t nrefs;
 };
 
 static int emit_entry(void *arg, const char *name, const struct stat *st, off_t next,
@@ -318,6 +320,7 @@ static int emit_entry(void *arg, const char *name, const struct stat *st, off_t 
 		if (e) {
 			p.ino = ino_of(fuse_req_userdata(b->req), e->node);
 			p.attr_timeout = p.entry_timeout = e->timeout;
+			b->refs[b->nrefs++] = e->node;
 		}
 		fuse_add_direntry_plus(b->req, b->buf + b->used, b->size - b->used, name, &p, next);
 	}
@@ -327,19 +330,26 @@ static int emit_entry(void *arg, const char *name, const struct stat *st, off_t 
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
-	struct dirbuf b = {req, malloc(size), size, 0, plus};
+	/* An entry takes at least 32 bytes of the buffer. */
+	struct dirbuf b = {req, malloc(size), size, 0, plus, calloc(size / 32 + 1, sizeof(void *)),
+			   0};
 	int rc;
 
-	if (!b.buf) {
+	if (!b.buf || !b.refs) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		goto out_free;
 	}
 	rc = vfs_readdir(vfs_of(req), (struct dirhandle *)(uintptr_t)fi->fh, off, plus, emit_entry,
 			 &b);
-	if (rc < 0 && b.used == 0)
+	if (rc < 0 && b.used == 0) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, b.buf, b.used);
+	} else if (fuse_reply_buf(req, b.buf, b.used) != 0) {
+		/* The kernel never saw these entries: give the references back. */
+		for (size_t i = 0; i < b.nrefs; i++)
+			vfs_forget(vfs_of(req), b.refs[i], 1);
+	}
+out_free:
+	free(b.refs);
 	free(b.buf);
 }
 
