@@ -285,9 +285,22 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 
 /* ---- creating ---- */
 
-/* Stamp a new backing entry made in the trash as tmp (fd open on it),
- * then move it to its name: nobody ever sees it unstamped, so no lookup
- * or reaper can take it for an invalid one. Makes its node into e. */
+/* Give the new entry its name: link the unnamed O_TMPFILE fd, or (tmp
+ * not empty) move it from the trash. Fails with EEXIST, never replaces. */
+static int place(struct vfs *v, struct node *parent, const struct bname *b, int fd, const char *tmp)
+{
+	char path[64];
+
+	if (tmp[0])
+		return renameat2(v->store->trash_fd, tmp, parent->fd, b->name, RENAME_NOREPLACE);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, parent->fd, b->name, AT_SYMLINK_FOLLOW);
+}
+
+/* Stamp a new backing entry while it has no name yet (an O_TMPFILE, or
+ * tmp in the trash; fd open on it), then give it its name: nobody ever
+ * sees it unstamped, so no lookup or reaper can take it for an invalid
+ * one. Makes its node into e. */
 static int place_new(struct vfs *v, struct node *parent, const struct bname *b, int fd,
 		     const char *tmp, uint8_t kind, const uint8_t id[FILE_ID_BYTES],
 		     const struct vfs_caller *c, struct vfs_entry *e)
@@ -307,11 +320,14 @@ static int place_new(struct vfs *v, struct node *parent, const struct bname *b, 
 	rc = store_write_stamp(v->keys, fd, sb.st_ino, &s);
 	if (rc < 0)
 		return rc;
-	if (renameat2(v->store->trash_fd, tmp, parent->fd, b->name, RENAME_NOREPLACE) < 0)
+	if (place(v, parent, b, fd, tmp) < 0)
 		return -errno;
 	n = node_get(v, parent, b->name, &sb, &rc);
 	if (!n) {
-		renameat(parent->fd, b->name, v->store->trash_fd, tmp); /* for the undo */
+		if (tmp[0])
+			renameat(parent->fd, b->name, v->store->trash_fd, tmp); /* for the undo */
+		else
+			unlinkat(parent->fd, b->name, 0);
 		return rc;
 	}
 	node_dir_touch(v, parent, now);
@@ -326,7 +342,8 @@ static void undo_new(struct vfs *v, struct node *parent, const struct bname *b, 
 {
 	struct stat sb;
 
-	unlinkat(v->store->trash_fd, tmp, dir ? AT_REMOVEDIR : 0);
+	if (tmp[0])
+		unlinkat(v->store->trash_fd, tmp, dir ? AT_REMOVEDIR : 0);
 	if (fstatat(parent->fd, b->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
 		vfs_remove_sidecar(parent, b->name);
 }
@@ -357,9 +374,14 @@ int vfs_make_file(struct vfs *v, struct node *parent, const char *name, mode_t m
 	rc = new_name(v, parent, name, &b);
 	if (rc < 0)
 		return rc;
-	shred_random_name(tmp);
-	fd = openat(v->store->trash_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    mode & 07777);
+	/* Unnamed until stamped; in the trash where O_TMPFILE is not there. */
+	tmp[0] = '\0';
+	fd = openat(parent->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		shred_random_name(tmp);
+		fd = openat(v->store->trash_fd, tmp,
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	}
 	if (fd < 0) {
 		rc = -errno;
 		undo_new(v, parent, &b, tmp, false);
