@@ -3,6 +3,7 @@
 #include "names.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -59,8 +60,36 @@ static bool name_ok(const uint8_t *name, size_t len)
 	return true;
 }
 
+/* Per-thread subkey scratch in locked, guarded memory (sodium_malloc),
+ * freed when the thread exits; the subkeys are wiped after every call. */
+static pthread_key_t subkeys_key;
+static pthread_once_t subkeys_once = PTHREAD_ONCE_INIT;
+
+static void subkeys_key_init(void)
+{
+	pthread_key_create(&subkeys_key, sodium_free);
+}
+
+static struct names_subkeys *locked_subkeys(void)
+{
+	struct names_subkeys *sk;
+
+	pthread_once(&subkeys_once, subkeys_key_init);
+	sk = pthread_getspecific(subkeys_key);
+	if (!sk) {
+		sk = sodium_malloc(sizeof(*sk));
+		if (sk && pthread_setspecific(subkeys_key, sk) != 0) {
+			sodium_free(sk);
+			sk = NULL;
+		}
+	}
+	return sk;
+}
+
 static int derive_subkeys(struct names_subkeys *sk, const uint8_t key[NAMES_KEY_BYTES])
 {
+	if (!sk)
+		return -ENOMEM;
 	if (crypto_kdf_derive_from_key(sk->tag, sizeof(sk->tag), NAMES_KDF_TAG_ID,
 				       NAMES_KDF_CONTEXT, key) != 0 ||
 	    crypto_kdf_derive_from_key(sk->stream, sizeof(sk->stream), NAMES_KDF_STREAM_ID,
@@ -139,7 +168,7 @@ static int unpad(const uint8_t *padded, size_t padlen, size_t *len)
 int names_encrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_DIRID_BYTES],
 		  const char *plain, char *out, size_t outlen)
 {
-	struct names_subkeys sk;
+	struct names_subkeys *sk = locked_subkeys();
 	uint8_t padded[NAMES_PADDED_MAX];
 	uint8_t bin[NAMES_BIN_MAX]; /* tag || ciphertext */
 	size_t len, padlen;
@@ -156,19 +185,20 @@ int names_encrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_
 
 	memset(padded, 0, sizeof(padded));
 	memcpy(padded, plain, len);
-	rc = derive_subkeys(&sk, key);
+	rc = derive_subkeys(sk, key);
 	if (rc < 0)
 		goto out_wipe;
-	rc = compute_tag(bin, &sk, dirid, padded, padlen);
+	rc = compute_tag(bin, sk, dirid, padded, padlen);
 	if (rc < 0)
 		goto out_wipe;
-	rc = apply_stream(bin + NAMES_TAG_BYTES, padded, padlen, bin, &sk);
+	rc = apply_stream(bin + NAMES_TAG_BYTES, padded, padlen, bin, sk);
 	if (rc < 0)
 		goto out_wipe;
 	sodium_bin2base64(out, outlen, bin, NAMES_TAG_BYTES + padlen, NAMES_B64);
 	rc = (int)strlen(out);
 out_wipe:
-	sodium_memzero(&sk, sizeof(sk));
+	if (sk)
+		sodium_memzero(sk, sizeof(*sk));
 	sodium_memzero(padded, sizeof(padded));
 	return rc;
 }
@@ -176,7 +206,7 @@ out_wipe:
 int names_decrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_DIRID_BYTES],
 		  const char *encoded, char *out, size_t outlen)
 {
-	struct names_subkeys sk;
+	struct names_subkeys *sk = locked_subkeys();
 	uint8_t bin[NAMES_BIN_MAX];	  /* tag || ciphertext */
 	uint8_t padded[NAMES_PADDED_MAX]; /* scratch: unverified until the tag matches */
 	uint8_t tag[NAMES_TAG_BYTES];
@@ -188,13 +218,13 @@ int names_decrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_
 		return rc;
 	padlen = binlen - NAMES_TAG_BYTES;
 
-	rc = derive_subkeys(&sk, key);
+	rc = derive_subkeys(sk, key);
 	if (rc < 0)
 		goto out_wipe;
-	rc = apply_stream(padded, bin + NAMES_TAG_BYTES, padlen, bin, &sk);
+	rc = apply_stream(padded, bin + NAMES_TAG_BYTES, padlen, bin, sk);
 	if (rc < 0)
 		goto out_wipe;
-	rc = compute_tag(tag, &sk, dirid, padded, padlen);
+	rc = compute_tag(tag, sk, dirid, padded, padlen);
 	if (rc < 0)
 		goto out_wipe;
 	if (sodium_memcmp(tag, bin, NAMES_TAG_BYTES) != 0) {
@@ -212,7 +242,8 @@ int names_decrypt(const uint8_t key[NAMES_KEY_BYTES], const uint8_t dirid[NAMES_
 	out[len] = '\0';
 	rc = (int)len;
 out_wipe:
-	sodium_memzero(&sk, sizeof(sk));
+	if (sk)
+		sodium_memzero(sk, sizeof(*sk));
 	sodium_memzero(padded, sizeof(padded));
 	return rc;
 }
