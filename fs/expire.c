@@ -147,32 +147,40 @@ bool vfs_dir_has_live_at(struct vfs *v, int dirfd, const char *name, int64_t now
 	return live;
 }
 
+bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64_t ino, int64_t now,
+		    uint8_t *kind)
+{
+	struct node *n = node_find(v, ino);
+	struct stamp s;
+	int64_t deadline;
+	bool live;
+
+	if (n) {
+		live = node_check_live(v, n, now, &deadline) == 0;
+		*kind = n->kind;
+		node_put(v, n);
+		return live;
+	}
+	if (store_read_stamp(v->keys, dirfd, name, &s, &ino) < 0)
+		return false;
+	*kind = s.kind;
+	if (!expiry_passed(true, s.mtime, vfs_ttl(v, zone), now))
+		return true;
+	return s.kind == STAMP_DIR && vfs_dir_has_live_at(v, dirfd, name, now, zone);
+}
+
 bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
 {
 	DIR *dp = open_listing(dirfd, ".");
 	struct dirent *d;
+	uint8_t kind;
 	bool live = false;
 
 	if (!dp)
 		return false;
-	while (!live && (d = readdir(dp))) {
-		struct node *n;
-		struct stamp s;
-		uint64_t ino;
-		int64_t deadline;
-
-		if (skip_name(d->d_name))
-			continue;
-		n = node_find(v, d->d_ino);
-		if (n && n->kind != STAMP_DIR) {
-			live = node_check_live(v, n, now, &deadline) == 0;
-		} else if (store_read_stamp(v->keys, dirfd, d->d_name, &s, &ino) == 0) {
-			live = !expiry_passed(true, s.mtime, vfs_ttl(v, zone), now) ||
-			       (s.kind == STAMP_DIR &&
-				vfs_dir_has_live_at(v, dirfd, d->d_name, now, zone));
-		}
-		node_put(v, n);
-	}
+	while (!live && (d = readdir(dp)))
+		live = !skip_name(d->d_name) &&
+		       vfs_entry_live(v, dirfd, zone, d->d_name, d->d_ino, now, &kind);
 	closedir(dp);
 	return live;
 }
@@ -246,8 +254,10 @@ void vfs_schedule(struct vfs *v, struct node *dir, const char *bname, int64_t de
 	if (!v->reaper || !dir || dir == &v->root)
 		return;
 	node_ref(v, dir);
-	if (reaper_push(v->reaper, deadline, dir, bname) < 0)
-		return; /* found again by the next sweep */
+	/* On failure the push released the reference; the next sweep finds
+	 * the entry again. */
+	if (reaper_push(v->reaper, deadline, dir, bname) < 0) {
+	}
 }
 
 void vfs_reaper_release(void *ctx, void *dir)

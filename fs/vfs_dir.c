@@ -65,31 +65,6 @@ static int readdir_root(struct vfs *v, off_t off, bool plus, vfs_emit_fn emit, v
 	return 0;
 }
 
-/* Is the backing entry stored in dir live at now? Uses the in-memory
- * stamp of a node the core holds, else the one on disk. */
-static bool entry_live(struct vfs *v, struct node *dir, const char *stored, uint64_t ino,
-		       int64_t now, uint8_t *kind)
-{
-	struct node *n = node_find(v, ino);
-	struct stamp s;
-	uint64_t sino;
-	int64_t deadline;
-	bool live;
-
-	if (n) {
-		live = node_check_live(v, n, now, &deadline) == 0;
-		*kind = n->kind;
-		node_put(v, n);
-		return live;
-	}
-	if (store_read_stamp(v->keys, dir->fd, stored, &s, &sino) < 0)
-		return false;
-	*kind = s.kind;
-	if (!expiry_passed(true, s.mtime, vfs_ttl(v, dir->zone), now))
-		return true;
-	return s.kind == STAMP_DIR && vfs_dir_has_live_at(v, dir->fd, stored, now, dir->zone);
-}
-
 /* A backing name that does not decrypt in this directory (moved here or
  * altered by hand) is never shown; it is logged without any name and left
  * to the reaper, which judges it by its own stamp. */
@@ -152,7 +127,8 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 			st = e.st;
 		} else if (plus && rc == -ENOENT) {
 			continue; /* vanished */
-		} else if (!entry_live(v, dh->n, d->d_name, d->d_ino, now, &kind)) {
+		} else if (!vfs_entry_live(v, dh->n->fd, dh->n->zone, d->d_name, d->d_ino, now,
+					   &kind)) {
 			/* Also the fallback when a plus entry cannot be made (out of
 			 * fds): listed plainly, the kernel looks it up itself and
 			 * any error shows there instead of a silent gap. A vanished

@@ -162,6 +162,12 @@ void vfs_reaper_release(void *ctx, void *dir);
 /* dir just lost an entry: if its own deadline has passed, have the reaper
  * judge it again now (it vanishes when nothing live is left in it). */
 void vfs_recheck_dir(struct vfs *v, struct node *dir, int64_t now);
+/* Is the entry name (backing inode ino) of the directory dirfd of zone
+ * live at now? Judged by the node the core holds, else by the stamp on
+ * disk; a directory past its deadline is live while it holds a live
+ * entry. *kind gets the entry's kind. */
+bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64_t ino, int64_t now,
+		    uint8_t *kind);
 /* Is dir (a backing dir fd) holding any live entry at now? */
 bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone);
 /* The same for the directory name inside dirfd. */
