@@ -424,12 +424,13 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 {
 	struct stamp s;
 	struct stat sb;
-	uint64_t ino;
 	int64_t deadline;
-	bool valid = store_read_stamp(v->keys, dir->fd, name, &s, &ino) == 0;
+	int rc = store_stat_stamp(v->keys, dir->fd, name, &s, &sb);
+	bool valid = rc == 0;
 
-	if (fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;
+	/* sb is filled unless the open failed; any stamp failure is invalid. */
+	if (rc < 0 && rc != -EBADMSG && fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0; /* gone meanwhile */
 	if (!valid) {
 		__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
 		vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &s, false, -1);
