@@ -24,7 +24,7 @@ else
 Q := @
 endif
 
-EDGE_SRC := fs/fuse_ops.c fs/main.c
+EDGE_SRC := fs/fuse_io.c fs/fuse_ops.c fs/main.c
 CORE_SRC := $(filter-out $(EDGE_SRC),$(wildcard fs/*.c))
 CORE_OBJ := $(CORE_SRC:fs/%.c=$(BUILD)/obj/%.o)
 EDGE_OBJ := $(EDGE_SRC:fs/%.c=$(BUILD)/obj/%.o)

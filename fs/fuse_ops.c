@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "fuse_io.h"
 
 static struct vfs *vfs_of(fuse_req_t req)
 {
@@ -116,7 +117,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 {
 	struct stat st;
 	double t;
-	int rc = vfs_setattr(vfs_of(req), node_of(req, ino), attr, to_vfs_set(valid), &st, &t);
+	int set = to_vfs_set(valid) | (fuse_io_kill_suidgid() ? VFS_SET_DROP_SUIDGID : 0);
+	int rc = vfs_setattr(vfs_of(req), node_of(req, ino), attr, set, &st, &t);
 
 	(void)fi;
 	if (rc < 0)
@@ -192,6 +194,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h;
 	int rc = vfs_open(vfs_of(req), node_of(req, ino), fi->flags, &h);
 
+	/* O_TRUNC by a caller without CAP_FSETID */
+	if (rc == 0 && fuse_io_kill_suidgid() && (rc = vfs_drop_suidgid(vfs_of(req), h)) < 0)
+		vfs_release(vfs_of(req), h);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -252,9 +257,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	ssize_t n = vfs_write(vfs_of(req), handle_of(fi), buf, size, off);
+	ssize_t n = fuse_io_kill_suidgid() ? vfs_drop_suidgid(vfs_of(req), handle_of(fi)) : 0;
 
 	(void)ino;
+	if (n == 0)
+		n = vfs_write(vfs_of(req), handle_of(fi), buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -499,9 +506,18 @@ static void notify_inode_gone(void *arg, struct node *n)
 	fuse_lowlevel_notify_inval_inode(c->se, ino_of(c->v, n), 0, 0);
 }
 
+static void notify_attrs_changed(void *arg, struct node *n)
+{
+	struct fuse_notify_ctx *c = arg;
+
+	/* A negative offset: attributes only, no page is touched. */
+	fuse_lowlevel_notify_inval_inode(c->se, ino_of(c->v, n), -1, 0);
+}
+
 void fuse_ops_notify(struct fuse_notify_ctx *ctx, struct vfs_notify *out)
 {
 	out->entry_gone = notify_entry_gone;
 	out->inode_gone = notify_inode_gone;
+	out->attrs_changed = notify_attrs_changed;
 	out->arg = ctx;
 }

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "crypto.h"
+#include "fuse_io.h"
 #include "fuse_ops.h"
 #include "statuscmd.h"
 #include "store.h"
@@ -141,6 +142,10 @@ static int serve(struct run *r)
 	if (fuse_session_mount(se, r->cli.mountpoint) != 0) {
 		fprintf(stderr, "ekycfs: cannot mount on %s\n", r->cli.mountpoint);
 		goto out_signals;
+	}
+	if (fuse_io_attach(se) != 0) {
+		fprintf(stderr, "ekycfs: cannot set up the FUSE session's I/O\n");
+		goto out_unmount;
 	}
 	/* Threads start after the fork of daemonizing. */
 	if (fuse_daemonize(r->cli.foreground) != 0)

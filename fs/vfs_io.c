@@ -223,6 +223,35 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 	return rc;
 }
 
+static int drop_suidgid(struct node *n)
+{
+	struct stat st;
+	char path[64];
+	mode_t mode;
+
+	if (n->kind != STAMP_REG)
+		return 0;
+	if (fstatat(n->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	mode = st.st_mode & 07777 & ~S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~S_ISGID;
+	if (mode == (st.st_mode & 07777))
+		return 0;
+	node_path(n, path, sizeof(path));
+	return chmod(path, mode) < 0 ? -errno : 1;
+}
+
+int vfs_drop_suidgid(struct vfs *v, struct handle *h)
+{
+	int rc = h->text ? 0 : drop_suidgid(h->n);
+
+	/* The kernel keeps the old mode after a write: tell it. */
+	if (rc > 0 && v->notify.attrs_changed)
+		v->notify.attrs_changed(v->notify.arg, h->n);
+	return rc < 0 ? rc : 0;
+}
+
 int vfs_flush(struct vfs *v, struct handle *h)
 {
 	return h->text ? 0 : node_flush_stamp(v, h->n);
@@ -475,6 +504,8 @@ int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set
 		     to_set & VFS_SET_GID ? in->st_gid : (gid_t)-1, AT_EMPTY_PATH) < 0)
 		return -errno;
 	if (to_set & VFS_SET_SIZE && (rc = set_size(v, n, in->st_size)) < 0)
+		return rc;
+	if (to_set & VFS_SET_DROP_SUIDGID && (rc = drop_suidgid(n)) < 0)
 		return rc;
 	if (to_set & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW) &&
 	    (rc = set_times(n, in, to_set)) < 0)

@@ -28,6 +28,9 @@ struct dirhandle;
 struct vfs_notify {
 	void (*entry_gone)(void *arg, struct node *parent, struct node *child, const char *name);
 	void (*inode_gone)(void *arg, struct node *n);
+	/* n's attributes changed under a request that does not reply with
+	 * them; must not touch n's cached pages (the request may lock them). */
+	void (*attrs_changed)(void *arg, struct node *n);
 	void *arg;
 };
 
@@ -89,6 +92,7 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 #define VFS_SET_ATIME_NOW (1 << 7)
 #define VFS_SET_MTIME_NOW (1 << 8)
 #define VFS_SET_CTIME (1 << 10)
+#define VFS_SET_DROP_SUIDGID (1 << 11) /* the caller lacks CAP_FSETID */
 int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set, struct stat *out,
 		double *timeout);
 int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len);
@@ -112,6 +116,9 @@ int vfs_create(struct vfs *v, struct node *parent, const char *name, mode_t mode
 int vfs_open(struct vfs *v, struct node *n, int flags, struct handle **h);
 ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t off);
 ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, off_t off);
+/* Drop the set-user-ID bit, and set-group-ID of a group-executable file,
+ * as a write or truncate by a caller without CAP_FSETID must. */
+int vfs_drop_suidgid(struct vfs *v, struct handle *h);
 int vfs_flush(struct vfs *v, struct handle *h);
 int vfs_fsync(struct vfs *v, struct handle *h, bool datasync);
 int vfs_release(struct vfs *v, struct handle *h);

@@ -270,6 +270,53 @@ test_deploy_namespace() {
 	return 0
 }
 
+# The kernel leaves dropping set-user/group-ID bits to ekycfs (it asks for
+# FUSE_HANDLE_KILLPRIV_V2): a write or truncate by a user without
+# CAP_FSETID drops them, root's do not, and writes cost no xattr round trip.
+test_deploy_suid_bits() {
+	local mnt=$T/mnt a=ekycfs-s$$ f
+	trap 'deploy_cleanup_users; cleanup_mounts' EXIT
+	useradd -M -s /bin/sh "$a" || fail "useradd $a"
+	DEPLOY_USERS+=("$a")
+	chmod 755 "$T"
+	mkdir -p "$T/ns"
+	expect mount_fs "$T/store" "$mnt" -o allow_other
+	mkdir "$mnt/rlc/s" && chmod 1777 "$mnt/rlc/s" || fail "prepare dir"
+	f=$mnt/rlc/s/prog
+	echo v1 >"$f" && chown "$a:$a" "$f" && chmod 6775 "$f" || fail "prepare $f"
+
+	echo root >>"$f" || fail "root append"
+	expect_eq "$(stat -c %a "$f")" 6775 "mode after root's write"
+	expect deploy_as "$a" "$mnt/rlc/s" sh -c 'echo user >>"$0/prog"' "$T/ns"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after the user's write"
+	expect_eq "$(cat "$f")" "v1
+root
+user" "content"
+
+	chmod 6775 "$f" || fail chmod
+	expect deploy_as "$a" "$mnt/rlc/s" truncate -s 2 "$T/ns/prog"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after the user's truncate"
+	chmod 6775 "$f" || fail chmod
+	expect deploy_as "$a" "$mnt/rlc/s" sh -c ': >"$0/prog"' "$T/ns"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after the user's O_TRUNC open"
+	# set-group-ID without group execute marks locking, not privilege: kept.
+	chmod 6764 "$f" || fail chmod
+	expect deploy_as "$a" "$mnt/rlc/s" sh -c 'echo x >>"$0/prog"' "$T/ns"
+	expect_eq "$(stat -c %a "$f")" 2764 "mode of a non-group-executable file"
+	umount_fs "$mnt"
+
+	# One security.capability question per inode, not one per write.
+	"$EKYCFS" -d "$T/store" "$mnt" 2>"$T/debug.log" &
+	MOUNTS+=("$mnt")
+	wait_until 5 mountpoint -q "$mnt" || fail "debug mount did not appear"
+	dd if=/dev/zero of="$mnt/rlc/many" bs=4k count=64 status=none || fail "dd"
+	umount_fs "$mnt"
+	expect_eq "$(grep -c 'opcode: WRITE' "$T/debug.log")" 64 "writes seen"
+	[ "$(grep -c 'opcode: GETXATTR' "$T/debug.log")" -le 1 ] ||
+		fail "GETXATTR per write: $(grep -c 'opcode: GETXATTR' "$T/debug.log")"
+	return 0
+}
+
 test_deploy_sigterm() {
 	local store=$T/store mnt=$T/mnt pid w n writers=() total
 	expect "$EKYCFS" --genkey "$T/key"

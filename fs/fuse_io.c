@@ -1,0 +1,108 @@
+/* fuse_io.c - the session's own reads and writes of /dev/fuse.
+ *
+ * libfuse 3.14 cannot ask the kernel for FUSE_HANDLE_KILLPRIV_V2. Without
+ * it the kernel asks for the security.capability xattr before every write
+ * (one extra round trip per write); with it, the kernel trusts the file
+ * system to drop set-user-ID and set-group-ID bits itself and stops asking.
+ * So the INIT reply gets that flag when the kernel offers it, and the
+ * requests that carry "drop the bits" (write, truncate, open with O_TRUNC
+ * by a caller without CAP_FSETID) are noted for the thread that serves
+ * them: fuse_io_kill_suidgid(). */
+#include "fuse_io.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static _Atomic uint64_t init_unique;  /* the INIT request, until answered */
+static _Atomic uint32_t init_offered; /* its flags */
+static __thread bool kill_suidgid;    /* the request this thread serves */
+
+bool fuse_io_kill_suidgid(void)
+{
+	return kill_suidgid;
+}
+
+/* What the request in buf (n bytes) asks of suid/sgid bits or the INIT. */
+static void inspect(const uint8_t *buf, size_t n)
+{
+	const struct fuse_in_header *h = (const void *)buf;
+	const uint8_t *arg = buf + sizeof(*h);
+	size_t alen = n - sizeof(*h);
+
+	switch (h->opcode) {
+	case FUSE_INIT:
+		if (alen >= offsetof(struct fuse_init_in, flags) + sizeof(uint32_t)) {
+			atomic_store(&init_offered, ((const struct fuse_init_in *)arg)->flags);
+			atomic_store(&init_unique, h->unique);
+		}
+		break;
+	case FUSE_WRITE:
+		if (alen >= sizeof(struct fuse_write_in))
+			kill_suidgid = ((const struct fuse_write_in *)arg)->write_flags &
+				       FUSE_WRITE_KILL_SUIDGID;
+		break;
+	case FUSE_SETATTR:
+		if (alen >= sizeof(struct fuse_setattr_in))
+			kill_suidgid = ((const struct fuse_setattr_in *)arg)->valid &
+				       FATTR_KILL_SUIDGID;
+		break;
+	case FUSE_OPEN:
+		if (alen >= sizeof(struct fuse_open_in))
+			kill_suidgid = ((const struct fuse_open_in *)arg)->open_flags &
+				       FUSE_OPEN_KILL_SUIDGID;
+		break;
+	case FUSE_CREATE:
+		if (alen >= sizeof(struct fuse_create_in))
+			kill_suidgid = ((const struct fuse_create_in *)arg)->open_flags &
+				       FUSE_OPEN_KILL_SUIDGID;
+		break;
+	default:
+		break;
+	}
+}
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+
+	(void)userdata;
+	kill_suidgid = false;
+	if (n >= (ssize_t)sizeof(struct fuse_in_header))
+		inspect(buf, (size_t)n);
+	return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	const struct fuse_out_header *h = iov[0].iov_base;
+	uint64_t want = atomic_load(&init_unique);
+	struct iovec fixed[2];
+	struct fuse_init_out out;
+
+	(void)userdata;
+	/* The INIT reply: out header, then struct fuse_init_out (maybe cut
+	 * short for old kernels); anything else passes untouched. */
+	if (want == 0 || count != 2 || iov[0].iov_len < sizeof(*h) || h->unique != want ||
+	    h->error != 0 || iov[1].iov_len < offsetof(struct fuse_init_out, flags) + 4 ||
+	    iov[1].iov_len > sizeof(out))
+		return writev(fd, iov, count);
+	atomic_store(&init_unique, 0);
+	memcpy(&out, iov[1].iov_base, iov[1].iov_len);
+	if (atomic_load(&init_offered) & FUSE_HANDLE_KILLPRIV_V2)
+		out.flags |= FUSE_HANDLE_KILLPRIV_V2;
+	fixed[0] = iov[0];
+	fixed[1] = (struct iovec){&out, iov[1].iov_len};
+	return writev(fd, fixed, 2);
+}
+
+int fuse_io_attach(struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = {.read = io_read, .writev = io_writev};
+
+	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+}
