@@ -48,8 +48,8 @@ static void inspect(const uint8_t *buf, size_t n)
 		break;
 	case FUSE_SETATTR:
 		if (alen >= sizeof(struct fuse_setattr_in))
-			kill_suidgid = ((const struct fuse_setattr_in *)arg)->valid &
-				       FATTR_KILL_SUIDGID;
+			kill_suidgid =
+				((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
 		break;
 	case FUSE_OPEN:
 		if (alen >= sizeof(struct fuse_open_in))
