@@ -55,6 +55,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Writes land in whole blocks; the kernel's cached writes would
 	 * outlive a deadline, so no writeback cache. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Every change goes through this mount and the kernel's pages, and
+	 * vanishing invalidates them explicitly: a read need not ask for the
+	 * attributes first to see whether the file changed elsewhere. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

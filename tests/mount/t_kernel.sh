@@ -1,0 +1,42 @@
+# t_kernel.sh - what ekycfs asks of the kernel, counted in the FUSE debug
+# log: the round trips that decide small-I/O speed must not come back.
+
+# kernel_debug_mount STORE MNT LOG: mount with -d (foreground) in the
+# background, its debug output in LOG.
+kernel_debug_mount() {
+	"$EKYCFS" -d -o ttl=1h "$1" "$2" 2>"$3" &
+	MOUNTS+=("$2")
+	wait_until 5 mountpoint -q "$2" || fail "debug mount of $2 did not appear"
+}
+
+# kernel_count LOG OPCODE: requests of that opcode in LOG.
+kernel_count() {
+	grep -a -c "opcode: $2 " "$1"
+}
+
+test_kernel_round_trips() {
+	local mnt=$T/mnt log=$T/debug.log
+	mkdir -p "$mnt"
+	kernel_debug_mount "$T/store" "$mnt" "$log"
+	# Each write: no security.capability question (FUSE_HANDLE_KILLPRIV_V2),
+	# only the first write of an inode asks.
+	dd if=/dev/zero of="$mnt/rlc/f" bs=4k count=64 status=none || fail "dd"
+	# Reads after writes on one handle: no GETATTR before each read (no
+	# auto_inval_data; every change goes through this mount).
+	python3 - "$mnt/rlc/f" <<'PY' || fail "pread/pwrite loop"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(50):
+    os.pwrite(fd, bytes([i]) * 4096, i * 4096)
+    assert os.pread(fd, 4096, (i * 7 % 64) * 4096) is not None
+    assert os.pread(fd, 1, i * 4096) == bytes([i])
+os.close(fd)
+PY
+	umount_fs "$mnt"
+	expect_eq "$(kernel_count "$log" WRITE)" 114 "WRITE requests"
+	[ "$(kernel_count "$log" GETXATTR)" -le 1 ] ||
+		fail "GETXATTR per write: $(kernel_count "$log" GETXATTR)"
+	[ "$(kernel_count "$log" GETATTR)" -le 10 ] ||
+		fail "GETATTR per read: $(kernel_count "$log" GETATTR)"
+	return 0
+}
