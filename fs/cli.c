@@ -51,11 +51,36 @@ static int collect_opts(char *arg, char **opts, size_t *n, char *err, size_t err
 	return 0;
 }
 
+/* FUSE options ekycfs sets itself: one of them in opt (a comma list)? */
+static const char *own_fuse_opt(const char *opt)
+{
+	static const char *const own[] = {"max_read"};
+	const char *p = opt;
+
+	for (;;) {
+		size_t len = strcspn(p, ",="), end = strcspn(p, ",");
+
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			if (strlen(own[i]) == len && strncmp(p, own[i], len) == 0)
+				return own[i];
+		if (p[end] == '\0')
+			return NULL;
+		p += end + 1;
+	}
+}
+
 static int add_fuse_opt(struct cli *cli, const char *opt, char *err, size_t errlen)
 {
 	size_t used = strlen(cli->fuse_opts);
-	int n = snprintf(cli->fuse_opts + used, sizeof(cli->fuse_opts) - used, "%s%s",
-			 used ? "," : "", opt);
+	const char *own = own_fuse_opt(opt);
+	int n;
+
+	if (own) {
+		snprintf(err, errlen, "option %s is set by ekycfs itself; remove it", own);
+		return -EINVAL;
+	}
+	n = snprintf(cli->fuse_opts + used, sizeof(cli->fuse_opts) - used, "%s%s", used ? "," : "",
+		     opt);
 
 	if (n < 0 || (size_t)n >= sizeof(cli->fuse_opts) - used) {
 		snprintf(err, errlen, "FUSE options too long");

@@ -11,6 +11,10 @@
 #include "fuse_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <linux/fuse.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -98,6 +102,54 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	fixed[0] = iov[0];
 	fixed[1] = (struct iovec){&out, iov[1].iov_len};
 	return writev(fd, fixed, 2);
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+void fuse_io_readahead(const char *mountpoint)
+{
+	char want[PATH_MAX], line[2 * PATH_MAX], dev[32] = "", path[96];
+	FILE *f;
+	int fd;
+
+	if (!realpath(mountpoint, want) || !(f = fopen("/proc/self/mountinfo", "re")))
+		return;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE ...":
+	 * the last line for this mount point is the mount just made. */
+	while (fgets(line, sizeof(line), f)) {
+		char majmin[32], mnt[PATH_MAX], *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %31s %*s %4095s", majmin, mnt) != 2 ||
+		    strncmp(sep + 3, "fuse.ekycfs ", 12) != 0)
+			continue;
+		unescape(mnt);
+		if (strcmp(mnt, want) == 0)
+			snprintf(dev, sizeof(dev), "%s", majmin);
+	}
+	fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dprintf(fd, "%d\n", FUSE_IO_READAHEAD_KB);
+		close(fd);
+	}
 }
 
 int fuse_io_attach(struct fuse_session *se)

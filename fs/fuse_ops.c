@@ -51,7 +51,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->max_write = FILEIO_MAX_IO;
-	conn->max_readahead = FILEIO_MAX_IO;
+	conn->max_readahead = FUSE_IO_READAHEAD_KB * 1024;
+	conn->max_read = FUSE_IO_MAX_READ; /* as the mount option says */
 	/* Writes land in whole blocks; the kernel's cached writes would
 	 * outlive a deadline, so no writeback cache. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

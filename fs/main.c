@@ -113,8 +113,9 @@ static struct fuse_session *make_session(struct run *r)
 	struct fuse_args args;
 	struct fuse_session *se;
 
-	snprintf(opts, sizeof(opts), "fsname=ekycfs,subtype=ekycfs,default_permissions%s%s",
-		 r->cli.fuse_opts[0] ? "," : "", r->cli.fuse_opts);
+	snprintf(opts, sizeof(opts),
+		 "fsname=ekycfs,subtype=ekycfs,default_permissions,max_read=%d%s%s",
+		 FUSE_IO_MAX_READ, r->cli.fuse_opts[0] ? "," : "", r->cli.fuse_opts);
 	argv[argc++] = name;
 	argv[argc++] = dash_o;
 	argv[argc++] = opts;
@@ -147,6 +148,7 @@ static int serve(struct run *r)
 		fprintf(stderr, "ekycfs: cannot set up the FUSE session's I/O\n");
 		goto out_unmount;
 	}
+	fuse_io_readahead(r->cli.mountpoint);
 	/* Threads start after the fork of daemonizing. */
 	if (fuse_daemonize(r->cli.foreground) != 0)
 		goto out_unmount;

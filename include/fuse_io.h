@@ -8,6 +8,17 @@
 
 #include <fuse_lowlevel.h>
 
+/* Reads come in requests of at most FUSE_IO_MAX_READ, with the kernel
+ * reading ahead FUSE_IO_READAHEAD_KB: several requests in flight keep
+ * more than one core opening blocks during a sequential read. */
+#define FUSE_IO_MAX_READ (128 * 1024)
+#define FUSE_IO_READAHEAD_KB 1024
+
+/* Raise the kernel's read-ahead for the mount at mountpoint to
+ * FUSE_IO_READAHEAD_KB (its backing-device setting in sysfs). Best
+ * effort: without the right to write there, the kernel's default stays. */
+void fuse_io_readahead(const char *mountpoint);
+
 /* Call after fuse_session_mount; 0 or -errno. */
 int fuse_io_attach(struct fuse_session *se);
 
