@@ -243,7 +243,7 @@ LABELS = {
     "parallel": "{par} writers x {per} MiB + fsync at once, total MiB/s",
 }
 
-RATIO_REFS = ["gocryptfs", "passthrough_ll", "securefs"]
+RATIO_REFS = ["gocryptfs", "passthrough_ll", "securefs", "passthrough_xattr"]
 
 
 def fmt(v):
