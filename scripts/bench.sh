@@ -539,7 +539,7 @@ DISK_MODEL=$(lsblk -dno MODEL "/dev/$DISK_DEV" 2>/dev/null | sed 's/ *$//')
 	echo "securefs:       $(securefs version 2>&1 | tr '\n' ' ' | sed 's/Hardware.*//;s/  */ /g') (package $(dpkg-query -W -f='${Version}' securefs 2>/dev/null))"
 	echo "fio:            $(first_line fio --version)"
 	echo "python3:        $(first_line python3 --version)"
-	echo "block AEAD:     (scripts/bench/cryptospeed.c, one core, machine otherwise idle)"
+	echo "block AEAD:     (scripts/bench/cryptospeed.c, one core, before the workloads)"
 	"$CS" | sed 's/^/                /'
 	echo "rounds:         $ROUNDS; SIZE_MB=$SIZE_MB; parallel $PAR x $PER_MB MiB; small $SMALL_FILES x $SMALL_KB KiB in $SMALL_DIRS dirs; fio ${FIO_SIZE_MB}M ${FIO_RUNTIME}s"
 } | tee "$RES/machine.txt" | tee -a "$LOG" >&2
