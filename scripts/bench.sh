@@ -5,9 +5,9 @@
 #
 # Run as root from anywhere:   scripts/bench.sh
 #
-# Every target is mounted once; the workloads run interleaved: round r runs
+# Every target is mounted once; the workloads run interleaved: round 1 runs
 # workload 1 on target A, B, C, ..., then workload 2 on A, B, C, ..., and so
-# on; then round r+1. The table reports the median of the rounds. Raw
+# on; round 2 the same starting with B (B, C, ..., A), and so on. The table reports the median of the rounds. Raw
 # per-round lines go to stderr and to WORKDIR/results-*/bench.log; the
 # Markdown table goes to stdout and WORKDIR/results-*/table.md.
 #
@@ -497,9 +497,12 @@ w_parallel() {
 }
 
 # each_target ROUND WORKLOAD: run one workload on every target in order.
+# Round r starts with target number r (mod the count), so that no target
+# always runs first after a removal or in the same place of the round.
 each_target() {
-	local r=$1 w=$2 t
-	for t in "${TLIST[@]}"; do
+	local r=$1 w=$2 t i n=${#TLIST[@]}
+	for ((i = 0; i < n; i++)); do
+		t=${TLIST[(i + r - 1) % n]}
 		if up "$t"; then
 			"w_$w" "$r" "$t"
 		else
