@@ -74,6 +74,10 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone, enum 
 		return rc;
 	valid = rc == 0;
 	n = node_find(v, sb.st_ino);
+	/* Vanished: open handles and the kernel's caches stop first, before
+	 * the slower work of moving and logging. */
+	if (n && why != AUDIT_DELETED)
+		node_mark_dead(v, n);
 	shred_random_name(tname);
 	if (renameat(dirfd, bname, v->store->trash_fd, tname) < 0) {
 		node_put(v, n);
@@ -81,8 +85,7 @@ static int trash_at(struct vfs *v, int dirfd, const char *bname, int zone, enum 
 	}
 	vfs_audit(v, why, zone, &s, valid, layout_plain_size(sb.st_size));
 	if (n && why != AUDIT_DELETED) {
-		node_mark_dead(v, n);	       /* vanished: open handles stop too */
-		pthread_rwlock_wrlock(&n->io); /* and I/O already under way ends */
+		pthread_rwlock_wrlock(&n->io); /* I/O already under way ends */
 		pthread_rwlock_unlock(&n->io);
 	}
 	vfs_dispose(v, why == AUDIT_DELETED ? n : NULL, tname, zone, &s, valid);

@@ -22,9 +22,23 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static _Atomic uint64_t init_unique;  /* the INIT request, until answered */
-static _Atomic uint32_t init_offered; /* its flags */
-static __thread bool kill_suidgid;    /* the request this thread serves */
+/* Kernel 6.6+: shared mmap of a file opened with FOPEN_DIRECT_IO (the
+ * header installed with Debian 12 predates it). A flags2 bit. */
+#ifndef FUSE_DIRECT_IO_ALLOW_MMAP
+#define FUSE_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+#endif
+#define ALLOW_MMAP_BIT2 ((uint32_t)(FUSE_DIRECT_IO_ALLOW_MMAP >> 32))
+
+static _Atomic uint64_t init_unique;   /* the INIT request, until answered */
+static _Atomic uint32_t init_offered;  /* its flags */
+static _Atomic uint32_t init_offered2; /* and flags2 (with FUSE_INIT_EXT) */
+static _Atomic bool direct_mmap;       /* FUSE_DIRECT_IO_ALLOW_MMAP granted */
+static __thread bool kill_suidgid;     /* the request this thread serves */
+
+bool fuse_io_direct_mmap(void)
+{
+	return atomic_load(&direct_mmap);
+}
 
 bool fuse_io_kill_suidgid(void)
 {
@@ -41,7 +55,12 @@ static void inspect(const uint8_t *buf, size_t n)
 	switch (h->opcode) {
 	case FUSE_INIT:
 		if (alen >= offsetof(struct fuse_init_in, flags) + sizeof(uint32_t)) {
-			atomic_store(&init_offered, ((const struct fuse_init_in *)arg)->flags);
+			const struct fuse_init_in *in = (const void *)arg;
+
+			atomic_store(&init_offered, in->flags);
+			if ((in->flags & FUSE_INIT_EXT) &&
+			    alen >= offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t))
+				atomic_store(&init_offered2, in->flags2);
 			atomic_store(&init_unique, h->unique);
 		}
 		break;
@@ -99,6 +118,13 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	memcpy(&out, iov[1].iov_base, iov[1].iov_len);
 	if (atomic_load(&init_offered) & FUSE_HANDLE_KILLPRIV_V2)
 		out.flags |= FUSE_HANDLE_KILLPRIV_V2;
+	/* flags2 is read only with FUSE_INIT_EXT, and must fit the reply. */
+	if ((atomic_load(&init_offered2) & ALLOW_MMAP_BIT2) &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t)) {
+		out.flags |= FUSE_INIT_EXT;
+		out.flags2 |= ALLOW_MMAP_BIT2;
+		atomic_store(&direct_mmap, true);
+	}
 	fixed[0] = iov[0];
 	fixed[1] = (struct iovec){&out, iov[1].iov_len};
 	return writev(fd, fixed, 2);
@@ -123,22 +149,22 @@ static void unescape(char *s)
 
 void fuse_io_readahead(const char *mountpoint)
 {
-	char want[PATH_MAX], line[2 * PATH_MAX], dev[32] = "", path[96];
-	FILE *f;
+	char line[2 * PATH_MAX], dev[32] = "", path[96];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 	int fd;
 
-	if (!realpath(mountpoint, want) || !(f = fopen("/proc/self/mountinfo", "re")))
+	if (!f)
 		return;
 	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE ...":
-	 * the last line for this mount point is the mount just made. */
+	 * the last FUSE line for this mount point is the mount just made. */
 	while (fgets(line, sizeof(line), f)) {
 		char majmin[32], mnt[PATH_MAX], *sep = strstr(line, " - ");
 
 		if (!sep || sscanf(line, "%*s %*s %31s %*s %4095s", majmin, mnt) != 2 ||
-		    strncmp(sep + 3, "fuse.ekycfs ", 12) != 0)
+		    strncmp(sep + 3, "fuse", 4) != 0)
 			continue;
 		unescape(mnt);
-		if (strcmp(mnt, want) == 0)
+		if (strcmp(mnt, mountpoint) == 0)
 			snprintf(dev, sizeof(dev), "%s", majmin);
 	}
 	fclose(f);

@@ -3,6 +3,7 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Writes land in whole blocks; the kernel's cached writes would
 	 * outlive a deadline, so no writeback cache. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* Every change goes through this mount and the kernel's pages, and
-	 * vanishing invalidates them explicitly: a read need not ask for the
-	 * attributes first to see whether the file changed elsewhere. */
-	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* auto_inval_data stays on: before a cached read, the kernel asks
+	 * for the attributes once their timeout (capped at the deadline) has
+	 * passed, so an open handle gets ESTALE at the deadline even when the
+	 * reaper is late. Set-ID bits are dropped through
+	 * FUSE_HANDLE_KILLPRIV_V2 only (fuse_io.c), never v1's implicit way. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -194,6 +197,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		    &e);
 }
 
+/* A handle that may write bypasses the kernel's page cache: each read and
+ * write reaches ekycfs, which checks the deadline, and reads need no
+ * attribute round trip first (auto_inval_data asks for one after every
+ * write). Read-only handles keep the cache and its read-ahead. Only where
+ * the kernel still allows shared mmap of such a file. */
+static bool handle_writes_direct(const struct fuse_file_info *fi)
+{
+	return (fi->flags & O_ACCMODE) != O_RDONLY && fuse_io_direct_mmap();
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h;
@@ -207,7 +220,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = vfs_handle_direct(h);
+	fi->direct_io = vfs_handle_direct(h) || handle_writes_direct(fi);
 	if (fuse_reply_open(req, fi) != 0)
 		vfs_release(vfs_of(req), h);
 }
@@ -226,6 +239,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = handle_writes_direct(fi);
 	p.ino = ino_of(vfs_of(req), e.node);
 	p.attr = e.st;
 	p.attr_timeout = p.entry_timeout = e.timeout;

@@ -30,6 +30,7 @@ struct run {
 	struct store store;
 	struct audit *audit;
 	struct vfs *vfs;
+	char mount_real[PATH_MAX]; /* the mountpoint, resolved before mounting */
 	char err[CONFIG_ERR_LEN];
 };
 
@@ -55,7 +56,7 @@ static int check_mountpoint(struct run *r)
 	struct stat st, pst;
 	const char *mp = r->cli.mountpoint;
 
-	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(mp, r->mount_real)) {
 		snprintf(r->err, sizeof(r->err), "mountpoint %s: %s", mp,
 			 errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return -ENOTDIR;
@@ -140,7 +141,10 @@ static int serve(struct run *r)
 		return fail("bad FUSE options (see --help)");
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
-	if (fuse_session_mount(se, r->cli.mountpoint) != 0) {
+	/* The resolved path: libfuse resolves the parent of what it is given
+	 * after mounting, and for "DIR/." that parent is the new mount, which
+	 * cannot answer yet (the mount hung). */
+	if (fuse_session_mount(se, r->mount_real) != 0) {
 		fprintf(stderr, "ekycfs: cannot mount on %s\n", r->cli.mountpoint);
 		goto out_signals;
 	}
@@ -148,7 +152,9 @@ static int serve(struct run *r)
 		fprintf(stderr, "ekycfs: cannot set up the FUSE session's I/O\n");
 		goto out_unmount;
 	}
-	fuse_io_readahead(r->cli.mountpoint);
+	/* By the path resolved before mounting: resolving it now could ask
+	 * the new mount, which cannot answer before the loop runs. */
+	fuse_io_readahead(r->mount_real);
 	/* Threads start after the fork of daemonizing. */
 	if (fuse_daemonize(r->cli.foreground) != 0)
 		goto out_unmount;

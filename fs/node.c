@@ -472,6 +472,10 @@ void node_mark_dead(struct vfs *v, struct node *n)
 	if (!n->zone_root)
 		remove_locked(v, n); /* its inode number may be reused */
 	pthread_mutex_unlock(&v->lock);
+	/* Whatever the kernel caches of it goes now: attributes, and pages an
+	 * open handle or a mapping would still read. */
+	if (v->notify.inode_gone)
+		v->notify.inode_gone(v->notify.arg, n);
 }
 
 void node_table_free(struct vfs *v)

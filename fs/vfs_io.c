@@ -22,7 +22,7 @@ static int truncate_locked(struct vfs *v, struct node *n, off_t size);
 
 /* Open n's content for I/O (io write-locked by the caller): the backing
  * file, its header checked against the stamp, and its key. */
-static int io_get_fd_locked(struct vfs *v, struct node *n, int fd)
+static int io_get_fd_locked(struct vfs *v, struct node *n, int fd, bool prefetch)
 {
 	struct file_header h;
 	char path[64];
@@ -39,9 +39,10 @@ static int io_get_fd_locked(struct vfs *v, struct node *n, int fd)
 		rc = -errno;
 		goto out_undo;
 	}
-	/* The first read follows at once: fetch its blocks with the header
+	/* A first read follows at once: fetch its blocks with the header
 	 * (one disk wait instead of two for a file not in the cache). */
-	posix_fadvise(n->data_fd, 0, OPEN_PREFETCH, POSIX_FADV_WILLNEED);
+	if (prefetch)
+		posix_fadvise(n->data_fd, 0, OPEN_PREFETCH, POSIX_FADV_WILLNEED);
 	rc = fileio_read_header(n->data_fd, &h);
 	pthread_mutex_lock(&n->mu);
 	/* The stamp names this content: a header from elsewhere fails. */
@@ -70,7 +71,7 @@ out_undo:
 
 static int io_get_locked(struct vfs *v, struct node *n)
 {
-	return io_get_fd_locked(v, n, -1);
+	return io_get_fd_locked(v, n, -1, false);
 }
 
 /* Close n's content when the last user goes (io write-locked). Returns
@@ -120,7 +121,9 @@ static int handle_new(struct vfs *v, struct node *n, int flags, int fd, struct h
 		return -ENOMEM;
 	}
 	pthread_rwlock_wrlock(&n->io);
-	rc = io_get_fd_locked(v, n, fd);
+	/* Prefetch only what an open that reads an existing file will want. */
+	rc = io_get_fd_locked(v, n, fd,
+			      fd < 0 && !(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY);
 	if (rc == 0 && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
 		rc = truncate_locked(v, n, 0);
 		if (rc < 0)

@@ -14,13 +14,18 @@
 #define FUSE_IO_MAX_READ (128 * 1024)
 #define FUSE_IO_READAHEAD_KB 1024
 
-/* Raise the kernel's read-ahead for the mount at mountpoint to
+/* Raise the kernel's read-ahead for the mount at mountpoint (an absolute
+ * path without symlinks, resolved before mounting) to
  * FUSE_IO_READAHEAD_KB (its backing-device setting in sysfs). Best
  * effort: without the right to write there, the kernel's default stays. */
 void fuse_io_readahead(const char *mountpoint);
 
 /* Call after fuse_session_mount; 0 or -errno. */
 int fuse_io_attach(struct fuse_session *se);
+
+/* Did the kernel grant FUSE_DIRECT_IO_ALLOW_MMAP (shared mmap of a file
+ * opened with direct_io)? Known once INIT is answered. */
+bool fuse_io_direct_mmap(void);
 
 /* Does the request this thread is serving ask to drop the bits? */
 bool fuse_io_kill_suidgid(void);

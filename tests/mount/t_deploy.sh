@@ -306,6 +306,20 @@ user" "content"
 	return 0
 }
 
+# Any spelling of the mountpoint mounts and serves at once (libfuse
+# resolves "DIR/." after mounting, through the mount itself: it hung).
+test_deploy_mountpoint_spellings() {
+	local m
+	mkdir -p "$T/mnt"
+	for m in "$T/mnt/" "$T/mnt/." "$T/mnt/../mnt"; do
+		timeout -s KILL 10 "$EKYCFS" -o ttl=1h "$T/store" "$m" || fail "mount at $m"
+		MOUNTS+=("$T/mnt")
+		expect_eq "$(timeout 5 ls "$T/mnt" | tr '\n' ' ')" "idocr rlc " "listing after mounting at $m"
+		umount_fs "$T/mnt"
+	done
+	return 0
+}
+
 test_deploy_sigterm() {
 	local store=$T/store mnt=$T/mnt pid w n writers=() total
 	expect "$EKYCFS" --genkey "$T/key"

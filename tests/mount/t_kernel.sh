@@ -21,8 +21,8 @@ test_kernel_round_trips() {
 	# Each write: no security.capability question (FUSE_HANDLE_KILLPRIV_V2),
 	# only the first write of an inode asks.
 	dd if=/dev/zero of="$mnt/rlc/f" bs=4k count=64 status=none || fail "dd"
-	# Reads after writes on one handle: no GETATTR before each read (no
-	# auto_inval_data; every change goes through this mount).
+	# Reads after writes on one read-write handle: no GETATTR before each
+	# read (such a handle is direct I/O, so auto_inval_data does not ask).
 	python3 - "$mnt/rlc/f" <<'PY' || fail "pread/pwrite loop"
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)

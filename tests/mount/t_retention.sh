@@ -696,3 +696,41 @@ EOF
 		fail "shredded lines: $(ret_audit_count "$S/audit.log" shredded)"
 	expect_eq "$(ret_audit_count "$S/audit.log" vanished)" $n "vanished lines"
 }
+
+# An open read-only handle gets nothing past the deadline even when the
+# reaper cannot run (the daemon is stopped across the deadline): the kernel
+# must ask the daemon (attribute timeout capped at the deadline, checked
+# before each cached read) instead of answering from its page cache.
+test_retention_open_handle_stopped_daemon() {
+	local store=$T/store mnt=$T/mnt pid reader
+	mkdir -p "$mnt"
+	"$EKYCFS" -f -o ttl=3s "$store" "$mnt" 2>"$T/daemon.log" &
+	pid=$!
+	MOUNTS+=("$mnt")
+	trap 'kill -CONT $pid 2>/dev/null; cleanup_mounts' EXIT
+	wait_until 5 mountpoint -q "$mnt" || fail "mount did not appear"
+	printf 'SECRET-PLAINTEXT' >"$mnt/rlc/f" || fail "write"
+	python3 - "$mnt/rlc/f" "$T/go" "$T/out" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert os.pread(fd, 16, 0) == b"SECRET-PLAINTEXT"  # now in the page cache
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+try:
+    out = "DATA " + os.pread(fd, 16, 0).decode()
+except OSError as e:
+    out = "ERR %d" % e.errno
+open(sys.argv[3], "w").write(out)
+PY
+	reader=$!
+	sleep 0.5
+	kill -STOP "$pid" || fail "SIGSTOP"
+	sleep 4 # past the deadline; no reaper, no notification
+	touch "$T/go"
+	sleep 1
+	grep -q SECRET "$T/out" 2>/dev/null && fail "read cached plaintext past the deadline"
+	kill -CONT "$pid"
+	wait "$reader" || fail "reader failed"
+	case "$(cat "$T/out")" in "ERR 116") ;; *) fail "reader got: $(cat "$T/out")" ;; esac
+	return 0
+}
