@@ -303,8 +303,6 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 
 	if (S_ISDIR(sb->st_mode)) {
 		rc = purge_subdir(v, dir->fd, bname, dir->zone, AUDIT_VANISHED);
-		if (rc == 0 && n)
-			node_mark_dead(v, n);
 	} else if (sb->st_nlink > 1) {
 		/* One name of a hard-linked file; the others have their items. */
 		rc = unlinkat(dir->fd, bname, 0) < 0 ? -errno : 0;
@@ -320,7 +318,11 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	if (rc < 0)
 		return;
 	vfs_remove_sidecar(dir, bname);
-	if (v->notify.inode_gone && n)
+	/* Marking tells the kernel (once); a hard-linked file's other names
+	 * live on, but what the kernel caches of it goes all the same. */
+	if (n && (S_ISDIR(sb->st_mode) || sb->st_nlink <= 1))
+		node_mark_dead(v, n);
+	else if (n && v->notify.inode_gone)
 		v->notify.inode_gone(v->notify.arg, n);
 	if (v->notify.entry_gone && named)
 		v->notify.entry_gone(v->notify.arg, dir, n, plain);
@@ -358,6 +360,8 @@ void vfs_reap(void *ctx, struct reaper_item *item)
 	int64_t now = vfs_now(v), deadline;
 	struct stat sb;
 	bool live;
+
+	node_notify_from_this_thread(); /* the reaper's thread, no request */
 
 	if (dir->dead || names_is_sidecar(item->name) ||
 	    fstatat(dir->fd, item->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)

@@ -56,9 +56,12 @@ static int check_mountpoint(struct run *r)
 	struct stat st, pst;
 	const char *mp = r->cli.mountpoint;
 
-	if (stat(mp, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(mp, r->mount_real)) {
-		snprintf(r->err, sizeof(r->err), "mountpoint %s: %s", mp,
-			 errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (stat(mp, &st) < 0 || !realpath(mp, r->mount_real)) {
+		snprintf(r->err, sizeof(r->err), "mountpoint %s: %s", mp, strerror(errno));
+		return -ENOTDIR;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(r->err, sizeof(r->err), "mountpoint %s: not a directory", mp);
 		return -ENOTDIR;
 	}
 	snprintf(parent, sizeof(parent), "%s/..", mp);

@@ -465,16 +465,29 @@ void node_unhash(struct vfs *v, struct node *n)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* Set on the reaper's thread: only there may node_mark_dead tell the
+ * kernel at once. Inside a request (a single-threaded loop's RMDIR, say)
+ * the invalidation could wait for a page whose READ queues behind it. */
+static __thread bool notify_here;
+
+void node_notify_from_this_thread(void)
+{
+	notify_here = true;
+}
+
 void node_mark_dead(struct vfs *v, struct node *n)
 {
+	bool was;
+
 	pthread_mutex_lock(&v->lock);
+	was = n->dead;
 	n->dead = true;
 	if (!n->zone_root)
 		remove_locked(v, n); /* its inode number may be reused */
 	pthread_mutex_unlock(&v->lock);
-	/* Whatever the kernel caches of it goes now: attributes, and pages an
-	 * open handle or a mapping would still read. */
-	if (v->notify.inode_gone)
+	/* Whatever the kernel caches of it goes now: attributes, and pages a
+	 * mapping or a splice would still read. */
+	if (!was && notify_here && v->notify.inode_gone)
 		v->notify.inode_gone(v->notify.arg, n);
 }
 

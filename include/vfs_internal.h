@@ -114,9 +114,11 @@ void node_rebind(struct vfs *v, struct node *n, int fd, uint64_t ino);
 /* Take n out of the table: its backing inode lost its last name, and the
  * inode number may come back for a new entry. */
 void node_unhash(struct vfs *v, struct node *n);
-/* Vanished or removed: handles get ESTALE; also unhashed, and the kernel
- * told to drop what it caches of n (the notify inode_gone callback). */
+/* Vanished or removed: handles get ESTALE; also unhashed. On the thread
+ * that called node_notify_from_this_thread (the reaper's), the first time,
+ * the kernel is also told to drop what it caches of n (inode_gone). */
 void node_mark_dead(struct vfs *v, struct node *n);
+void node_notify_from_this_thread(void);
 /* Re-read the stamp from disk unless memory holds a newer one. */
 int node_load_stamp(struct vfs *v, struct node *n);
 /* Record a content change at now (memory only; flushed lazily). */
