@@ -25,6 +25,19 @@ mount_fs() {
 	return 1
 }
 
+# mount_fg STORE MNT LOG [ekycfs args...]: ekycfs in the foreground (-f)
+# as a background job of this shell, its output in LOG; sets FG_PID, and
+# fails the test when the mount has not appeared within 5 s.
+mount_fg() {
+	local store=$1 mnt=$2 log=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$EKYCFS" -f "$@" "$store" "$mnt" >"$log" 2>&1 &
+	FG_PID=$!
+	MOUNTS+=("$mnt")
+	wait_until 5 mountpoint -q "$mnt" || fail "foreground mount of $mnt did not appear"
+}
+
 # umount_fs MNT: unmount and wait for the daemon to go.
 umount_fs() {
 	local mnt=$1

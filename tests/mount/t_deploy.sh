@@ -372,11 +372,8 @@ test_deploy_sigterm_status() {
 	# Not INT: a background job of a non-interactive shell starts with
 	# SIGINT ignored, and libfuse keeps an ignored signal ignored.
 	for how in unmount TERM HUP; do
-		mkdir -p "$T/m-$how"
-		"$EKYCFS" -f "$T/s-$how" "$T/m-$how" &
-		pid=$!
-		MOUNTS+=("$T/m-$how")
-		wait_until 5 mountpoint -q "$T/m-$how" || fail "$how: no mount"
+		mount_fg "$T/s-$how" "$T/m-$how" "$T/daemon-$how.log"
+		pid=$FG_PID
 		case $how in
 		unmount) fusermount3 -u "$T/m-$how" ;;
 		*) kill -"$how" "$pid" ;;

@@ -1,12 +1,9 @@
 # t_kernel.sh - what ekycfs asks of the kernel, counted in the FUSE debug
 # log: the round trips that decide small-I/O speed must not come back.
 
-# kernel_debug_mount STORE MNT LOG: mount with -d (foreground) in the
-# background, its debug output in LOG.
+# kernel_debug_mount STORE MNT LOG: mount with -d, its debug output in LOG.
 kernel_debug_mount() {
-	"$EKYCFS" -d -o ttl=1h "$1" "$2" 2>"$3" &
-	MOUNTS+=("$2")
-	wait_until 5 mountpoint -q "$2" || fail "debug mount of $2 did not appear"
+	mount_fg "$1" "$2" "$3" -d -o ttl=1h
 }
 
 # kernel_count LOG OPCODE: requests of that opcode in LOG.
@@ -16,7 +13,6 @@ kernel_count() {
 
 test_kernel_round_trips() {
 	local mnt=$T/mnt log=$T/debug.log
-	mkdir -p "$mnt"
 	kernel_debug_mount "$T/store" "$mnt" "$log"
 	# Each write: no security.capability question (FUSE_HANDLE_KILLPRIV_V2),
 	# only the first write of an inode asks.

@@ -703,12 +703,9 @@ EOF
 # before each cached read) instead of answering from its page cache.
 test_retention_open_handle_stopped_daemon() {
 	local store=$T/store mnt=$T/mnt pid reader
-	mkdir -p "$mnt"
-	"$EKYCFS" -f -o ttl=3s "$store" "$mnt" 2>"$T/daemon.log" &
-	pid=$!
-	MOUNTS+=("$mnt")
-	trap 'kill -CONT $pid 2>/dev/null; cleanup_mounts' EXIT
-	wait_until 5 mountpoint -q "$mnt" || fail "mount did not appear"
+	trap 'kill -CONT $FG_PID 2>/dev/null; cleanup_mounts' EXIT
+	mount_fg "$store" "$mnt" "$T/daemon.log" -o ttl=3s
+	pid=$FG_PID
 	printf 'SECRET-PLAINTEXT' >"$mnt/rlc/f" || fail "write"
 	python3 - "$mnt/rlc/f" "$T/go" "$T/out" <<'PY' &
 import os, sys, time

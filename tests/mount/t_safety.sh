@@ -432,11 +432,8 @@ test_safety_key_file_persist() {
 
 test_safety_kill9_fsynced() {
 	safety_genkey
-	mkdir -p "$T/M"
-	"$EKYCFS" -f -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" >"$T/daemon.log" 2>&1 &
-	local pid=$!
-	MOUNTS+=("$T/M")
-	wait_until 5 mountpoint -q "$T/M" || fail "foreground mount did not appear"
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o "ttl=1h,key_file=$T/key"
+	local pid=$FG_PID
 	Z=$T/M/rlc
 	head -c 50000 /dev/urandom >"$T/a"
 	head -c 20000 /dev/urandom >"$T/patch"

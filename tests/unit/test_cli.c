@@ -272,6 +272,8 @@ Test(cli, error_unknown_flag)
  * the session when init and the mount option disagree). */
 Test(cli, error_own_fuse_option)
 {
+	char opt[96];
+
 	expect_error(parse("-o", "max_read=4096", "store", "mnt", NULL), "max_read");
 	teardown();
 	setup();
@@ -279,12 +281,8 @@ Test(cli, error_own_fuse_option)
 	teardown();
 	setup();
 	write_conf("[ekycfs]\nfuse_options = noatime,max_read=65536\n");
-	{
-		char opt[96];
-
-		snprintf(opt, sizeof(opt), "config=%s", conf);
-		expect_error(parse("-o", opt, "store", "mnt", NULL), "max_read");
-	}
+	snprintf(opt, sizeof(opt), "config=%s", conf);
+	expect_error(parse("-o", opt, "store", "mnt", NULL), "max_read");
 	teardown();
 	setup();
 	/* An option that merely starts the same is not it. */

@@ -2,7 +2,6 @@
  * files, block AEAD round trips and tampering, and pinned golden vectors. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "testutil.h"
 #include "layout.h"
 
 #define SENTINEL 0xa5
@@ -74,17 +74,9 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void teardown(void)
 {
-	if (nftw(tmpdir, remove_one, 8, FTW_DEPTH | FTW_PHYS) != 0)
+	if (rm_tree(tmpdir) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto.h"
+#include "testutil.h"
 #include "layout.h"
 #include "shred.h"
 #include "stamp.h"
@@ -100,14 +100,6 @@ static void setup(void)
 	cr_assert_geq(dfd, 0);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void teardown(void)
 {
 	for (int i = 0; i < MAX_SNAPS; i++)
@@ -115,7 +107,7 @@ static void teardown(void)
 	if (h.snap_fd >= 0)
 		close(h.snap_fd);
 	close(dfd);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(dir);
 }
 
 TestSuite(shred, .init = setup, .fini = teardown);

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +18,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "testutil.h"
 #include "stamp.h"
 #include "store.h"
 
@@ -49,20 +49,12 @@ static void setup(void)
 	err[0] = '\0';
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void teardown(void)
 {
 	keys_free(ka);
 	keys_free(kb);
 	config_release(&cfg);
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(base);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
