@@ -2,9 +2,8 @@
  * sealed blocks its range covers, in one pread/pwrite of the backing file. */
 #include "fileio.h"
 
-#include <fcntl.h>
-
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
