@@ -266,8 +266,12 @@ ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *valu
 
 	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
 		return get_expires(v, n, value, size);
+	/* Outside user.* (security.*, system.posix_acl_*, trusted.*) is not
+	 * supported at all, and saying so lets ls -l, cp -a and the like stop
+	 * asking for every file (they remember it per device); ENODATA would
+	 * cost a round trip or two per file listed. */
 	rc = check_name(name);
-	if (rc == -EPERM || rc == -EOPNOTSUPP)
+	if (rc == -EPERM)
 		return -ENODATA;
 	if (rc == 0)
 		rc = xattr_target(v, n, path, sizeof(path), id);

@@ -37,6 +37,21 @@ PY
 	return 0
 }
 
+# ls -l asks each file for its security label and ACL, unless the file
+# system said once that it has none (ls remembers that per device): 2,000
+# round trips for a folder of 1,000 files otherwise.
+test_kernel_ls_xattr_questions() {
+	local mnt=$T/mnt log=$T/debug.log i
+	kernel_debug_mount "$T/store" "$mnt" "$log"
+	mkdir "$mnt/rlc/d" || fail "mkdir"
+	for i in $(seq 100); do : >"$mnt/rlc/d/f$i" || fail "create f$i"; done
+	expect_eq "$(ls -l "$mnt/rlc/d" | grep -c ' f[0-9]')" 100 "files listed"
+	umount_fs "$mnt"
+	[ "$(kernel_count "$log" GETXATTR)" -le 4 ] ||
+		fail "GETXATTR for ls -l of 100 files: $(kernel_count "$log" GETXATTR)"
+	return 0
+}
+
 # Sequential reads: requests of 128 KiB, with 1 MiB of read-ahead so that
 # several are in flight; max_read is ekycfs's own (refused as an option: a
 # mismatch with init would end the session and leave a dead mount).

@@ -461,6 +461,16 @@ test_posix_xattr() {
 	# removexattr.
 	expect setfattr -x user.foo "$Z/f"
 	expect_errno "No such attribute" getfattr -n user.foo "$Z/f"
+	# Outside user.*: not supported, for reading as for setting.
+	local ns
+	for ns in security.selinux system.posix_acl_access system.posix_acl_default trusted.x; do
+		expect_errno "Operation not supported" getfattr -n "$ns" "$Z/f"
+		expect_errno "Operation not supported" getfattr -n "$ns" "$Z/d"
+	done
+	# (the kernel itself refuses "1" as an ACL, so only these two here)
+	for ns in security.selinux trusted.x; do
+		expect_errno "Operation not supported" setfattr -n "$ns" -v 1 "$Z/f"
+	done
 	expect_eq "$(getfattr -m - -d --absolute-names "$Z/f" | grep -c user.)" 1 "one attribute left"
 	# cp -a carries user xattrs through the mount.
 	expect cp -a "$Z/f" "$Z/f2"
