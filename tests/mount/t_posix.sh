@@ -200,6 +200,16 @@ test_posix_truncate() {
 	cmp "$T/ref" "$Z/f" || fail "content differs after remount"
 	expect_eq "$(head -c 3 "$Z/g")" end "start of g after remount"
 	expect_eq "$(tr -d '\0' <"$Z/g")" end "g is 'end' and zeros"
+	# O_RDONLY|O_TRUNC truncates, as it does on the backing ext4.
+	echo content >"$Z/h"
+	echo content >"$T/h"
+	local p
+	for p in "$Z/h" "$T/h"; do
+		python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_TRUNC))' "$p" ||
+			fail "open O_RDONLY|O_TRUNC of $p"
+	done
+	expect_eq "$(stat -c %s "$T/h")" 0 "size after O_RDONLY|O_TRUNC on the local disk"
+	expect_eq "$(stat -c %s "$Z/h")" 0 "size after O_RDONLY|O_TRUNC"
 }
 
 # posix_records TAG N: N 100-byte records "TAGnnnn000...\n".
