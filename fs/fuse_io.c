@@ -5,9 +5,10 @@
  * (one extra round trip per write); with it, the kernel trusts the file
  * system to drop set-user-ID and set-group-ID bits itself and stops asking.
  * So the INIT reply gets that flag when the kernel offers it, and the
- * requests that carry "drop the bits" (write, truncate, open with O_TRUNC
- * by a caller without CAP_FSETID) are noted for the thread that serves
- * them: fuse_io_kill_suidgid(). */
+ * requests that carry "drop the bits" (write or truncate by a caller
+ * without CAP_FSETID; also an open with O_TRUNC, which this kernel sends
+ * only with atomic O_TRUNC, off in ekycfs) are noted for the thread that
+ * serves them: fuse_io_kill_suidgid(). */
 #include "fuse_io.h"
 
 #include <errno.h>

@@ -63,6 +63,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * reaper is late. Set-ID bits are dropped through
 	 * FUSE_HANDLE_KILLPRIV_V2 only (fuse_io.c), never v1's implicit way. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* No atomic O_TRUNC: the kernel then truncates with a SETATTR after
+	 * its own checks (a running executable's ETXTBSY, an LSM such as
+	 * Landlock refusing truncation), instead of leaving it to an OPEN
+	 * that those checks may still fail after the data is gone. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

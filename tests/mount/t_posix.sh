@@ -210,6 +210,23 @@ test_posix_truncate() {
 	done
 	expect_eq "$(stat -c %s "$T/h")" 0 "size after O_RDONLY|O_TRUNC on the local disk"
 	expect_eq "$(stat -c %s "$Z/h")" 0 "size after O_RDONLY|O_TRUNC"
+	# ... but only once the kernel's own checks have passed: a program
+	# that is running cannot be emptied (ETXTBSY), and its bytes stay.
+	cp /bin/sleep "$Z/slp" || fail "copy of sleep"
+	"$Z/slp" 30 &
+	local pid=$!
+	sleep 0.3
+	local out
+	out=$(python3 -c 'import os, sys
+try:
+    os.open(sys.argv[1], os.O_RDONLY | os.O_TRUNC)
+    print("opened")
+except OSError as e:
+    print(os.strerror(e.errno))' "$Z/slp")
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	expect_eq "$out" "Text file busy" "O_RDONLY|O_TRUNC of a running program"
+	cmp /bin/sleep "$Z/slp" || fail "a running program lost its content to O_TRUNC"
 }
 
 # posix_records TAG N: N 100-byte records "TAGnnnn000...\n".
