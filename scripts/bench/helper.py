@@ -10,6 +10,10 @@ Python 3 standard library only. Subcommands:
                                  elapsed seconds (fails on a short read)
   mkempty DIR NDIRS NFILES       create NFILES empty files over NDIRS folders
                                  (no fsync); prints the elapsed seconds
+  phases DIR NDIRS NFILES KIB    mkfiles, printing the time per file spent in
+                                 open, write, fsync and close
+  roundtrip FILE N               N lgetxattr(FILE, "security.selinux"): the
+                                 mean time of one request on a FUSE mount
   memphase DIR NDIRS NFILES PID TARGET OUT.tsv
                                  the memory phase (see memphase())
   fioiops JSON                   read+write IOPS from fio --output-format=json
@@ -33,8 +37,11 @@ def _layout(ndirs, nfiles):
     return [(i % ndirs, i) for i in range(nfiles)]
 
 
-def mkfiles(root, ndirs, nfiles, kib):
+def mkfiles(root, ndirs, nfiles, kib, phases=None):
+    """phases, when a list of 4 numbers: adds the seconds spent in open,
+    write, fsync and close to it."""
     size = kib * 1024
+    clock = time.perf_counter if phases is not None else (lambda: 0.0)
     # One random buffer, a different window of it per file: no two files
     # are equal and nothing is compressible, without paying for
     # os.urandom() inside the timed part.
@@ -45,16 +52,35 @@ def mkfiles(root, ndirs, nfiles, kib):
         os.mkdir(os.path.join(root, "d%03d" % d))
     for d, i in _layout(ndirs, nfiles):
         off = (i * 16) % 4096
+        c0 = clock()
         fd = os.open(os.path.join(root, _name(d, i)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        c1 = clock()
         try:
             view = memoryview(pool)[off:off + size]
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
+            c2 = clock()
             os.fsync(fd)
+            c3 = clock()
         finally:
             os.close(fd)
+        if phases is not None:
+            for k, dt in enumerate((c1 - c0, c2 - c1, c3 - c2, clock() - c3)):
+                phases[k] += dt
     return time.perf_counter() - t0
+
+
+def roundtrip(path, n):
+    """Mean seconds of one lgetxattr(path, "security.selinux"): on a FUSE
+    mount one request and its reply, whatever the answer."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        try:
+            os.getxattr(path, "security.selinux", follow_symlinks=False)
+        except OSError:
+            pass
+    return (time.perf_counter() - t0) / n
 
 
 def readfiles(root, ndirs, nfiles):
@@ -347,6 +373,13 @@ def main(argv):
     cmd, a = argv[1], argv[2:]
     if cmd == "mkfiles":
         print("%.6f" % mkfiles(a[0], int(a[1]), int(a[2]), int(a[3])))
+    elif cmd == "phases":
+        ph = [0.0] * 4
+        mkfiles(a[0], int(a[1]), int(a[2]), int(a[3]), ph)
+        print("open %.1f  write %.1f  fsync %.1f  close %.1f  (us per file)"
+              % tuple(x / int(a[2]) * 1e6 for x in ph))
+    elif cmd == "roundtrip":
+        print("%.2f us per lgetxattr" % (roundtrip(a[0], int(a[1])) * 1e6))
     elif cmd == "readfiles":
         el, total = readfiles(a[0], int(a[1]), int(a[2]))
         want = int(a[2]) * int(a[3]) * 1024 if len(a) > 3 else None
