@@ -170,6 +170,10 @@ static int fill_entry(struct vfs *v, struct node *n, int64_t now, struct vfs_ent
 	int64_t deadline;
 	int rc = node_check_live(v, n, now, &deadline);
 
+	/* A pending stamp goes to disk before the ctime this reply carries,
+	 * as in vfs_getattr: also for entries a listing reports. */
+	if (rc == 0)
+		node_flush_stamp(v, n);
 	if (rc == 0)
 		rc = node_stat(v, n, &e->st);
 	if (rc < 0) {

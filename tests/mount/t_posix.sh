@@ -145,6 +145,13 @@ test_posix_ctime_stable() {
 	c2=$(stat -c %z "$Z/f")
 	expect_eq "$c2" "$c1" "ctime of an untouched file after cp -a"
 	expect tar -C "$Z" -cf "$T/a.tar" f
+	# The same for a folder just written into, archived at once (its
+	# stamp was still pending when a listing reported its attributes).
+	local i
+	for i in 1 2 3 4 5; do
+		mkdir -p "$Z/t$i/d" && echo x >"$Z/t$i/f" && echo y >"$Z/t$i/d/g" || fail "tree t$i"
+		expect tar -C "$Z/t$i" -cf "$T/t$i.tar" .
+	done
 }
 
 test_posix_dd_offsets() {
