@@ -267,9 +267,9 @@ ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *valu
 	if (strcmp(name, VFS_XATTR_EXPIRES) == 0)
 		return get_expires(v, n, value, size);
 	/* Outside user.* (security.*, system.posix_acl_*, trusted.*) is not
-	 * supported at all, and saying so lets ls -l, cp -a and the like stop
-	 * asking for every file (they remember it per device); ENODATA would
-	 * cost a round trip or two per file listed. */
+	 * supported at all, and saying so lets ls -l stop asking for every
+	 * file (coreutils' ls remembers it per device); ENODATA would cost two
+	 * round trips per file listed. */
 	rc = check_name(name);
 	if (rc == -EPERM)
 		return -ENODATA;
