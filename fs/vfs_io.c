@@ -368,6 +368,10 @@ static int make_successor(struct vfs *v, struct node *n, const struct stat *old,
 	if (fd < 0)
 		return -errno;
 	rc = fchown(fd, old->st_uid, old->st_gid) < 0 ? -errno : 0;
+	/* chown cleared set-user-ID (and set-group-ID): the mode stays the
+	 * old one; who may not keep those bits loses them in vfs_setattr. */
+	if (rc == 0 && fchmod(fd, old->st_mode & 07777) < 0)
+		rc = -errno;
 	if (rc == 0)
 		rc = fileio_init(fd, &h);
 	if (rc == 0 && fstat(fd, &sb) < 0)
@@ -446,10 +450,17 @@ out_dir:
 /* Set the size of open n (io write-locked), zero by swapping. */
 static int truncate_locked(struct vfs *v, struct node *n, off_t size)
 {
+	static const struct timespec mtime_now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+	off_t before = n->size;
 	int rc = size == 0 ? swap_empty_locked(v, n) : -EAGAIN;
 
 	if (rc == -EAGAIN)
 		rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
+	/* A truncation counts as a change even when the size stays (as on
+	 * ext4, and POSIX for O_TRUNC); the backing file's own ftruncate
+	 * only marks it when the size moves. */
+	if (rc == 0 && size == before && futimens(n->data_fd, mtime_now) < 0)
+		rc = -errno;
 	if (rc == 0)
 		node_touch(v, n, vfs_now(v));
 	return rc;

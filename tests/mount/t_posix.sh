@@ -217,6 +217,18 @@ test_posix_truncate() {
 	done
 	expect_eq "$(stat -c %s "$T/h")" 0 "size after O_RDONLY|O_TRUNC on the local disk"
 	expect_eq "$(stat -c %s "$Z/h")" 0 "size after O_RDONLY|O_TRUNC"
+	# Emptying a file keeps its mode, set-ID bits included for root (a
+	# file over one block gets a fresh backing file; its old content is
+	# shredded), and counts as a change even when the size stays.
+	head -c 9000 /dev/urandom >"$Z/s" && chmod 6755 "$Z/s" || fail "set-ID file"
+	: >"$Z/s" || fail ": > s"
+	expect_eq "$(stat -c '%a %s' "$Z/s")" "6755 0" "mode and size after : > of a set-ID file"
+	touch -d 2020-01-01 "$Z/s" "$Z/h" || fail "touch -d"
+	: >"$Z/s" || fail ": > s again"
+	printf 12345 >"$Z/h" && touch -d 2020-01-01 "$Z/h" && truncate -s 5 "$Z/h" || fail "truncate -s 5"
+	case "$(stat -c %y "$Z/s") $(stat -c %y "$Z/h")" in
+	*2020-01-01*) fail "mtime not moved by a truncation that kept the size: $(stat -c '%n %y' "$Z/s" "$Z/h")" ;;
+	esac
 	# ... but only once the kernel's own checks have passed: a program
 	# that is running cannot be emptied (ETXTBSY), and its bytes stay.
 	cp /bin/sleep "$Z/slp" || fail "copy of sleep"
