@@ -11,6 +11,8 @@
 #             smallwrite 2000 x 100 KiB created + fsynced (bench/helper.py), files/s
 #             smallread  those read back, cold, files/s
 #             ls        cold ls -lR of 2000 x 4 KiB in 20 folders, entries/s
+#             rm        cold rm -rf of 2000 x 100 KiB in 20 folders, entries/s
+#                       (then waits until the store's trash is shredded)
 #             randrw    fio 4 KiB randrw psync 8 s on 256 MiB, IOPS
 #             parallel  8 x 128 MiB dd conv=fsync at once, MiB/s
 # Example:  git stash; make; cp build/ekycfs /tmp/A; git stash pop; make
@@ -30,7 +32,7 @@ die() {
 [ $# -ge 3 ] || die "usage: bench-ab.sh WORKLOAD ROUNDS BINARY..."
 W=$1 R=$2
 shift 2
-case $W in seqwrite | seqread | smallwrite | smallread | ls | randrw | parallel) ;;
+case $W in seqwrite | seqread | smallwrite | smallread | ls | rm | randrw | parallel) ;;
 *) die "unknown workload '$W'" ;; esac
 [[ $R =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches)"
@@ -60,6 +62,18 @@ done
 settle() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
+}
+# drain MNT/rlc: wait (up to 60 s) until that store's trash is empty, so
+# that shredding does not run into the next measurement.
+drain() {
+	local n=${1#"$WORKDIR"/m} trash i
+	trash="$WORKDIR/s${n%/rlc}/.trash"
+	sleep 0.3
+	for ((i = 0; i < 300; i++)); do
+		[ -z "$(find "$trash" -mindepth 1 -maxdepth 1 2>/dev/null | head -1)" ] && break
+		sleep 0.2
+	done
+	sync
 }
 # per MB SECONDS: MB / SECONDS
 per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
@@ -101,6 +115,15 @@ run() {
 		ls -lR "$d/l" >/dev/null
 		e=$EPOCHREALTIME
 		per 2020 "$(awk -v a="$s" -v b="$e" 'BEGIN { print b - a }')"
+		;;
+	rm)
+		python3 "$HELPER" mkfiles "$d/r" 20 2000 100 >/dev/null
+		settle
+		s=$EPOCHREALTIME
+		rm -rf "$d/r"
+		e=$EPOCHREALTIME
+		per 2020 "$(awk -v a="$s" -v b="$e" 'BEGIN { print b - a }')"
+		drain "$d"
 		;;
 	randrw)
 		settle
