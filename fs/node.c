@@ -312,6 +312,10 @@ int node_stat(struct vfs *v, struct node *n, struct stat *st)
 				      [STAMP_DIR] = S_IFDIR};
 	off_t size;
 
+	/* A pending stamp goes to disk first: writing it after this reply
+	 * would move the ctime the kernel caches from it (tar would see a
+	 * file or folder "changed as we read it"). */
+	node_flush_stamp(v, n);
 	if (fstat(n->fd, st) < 0)
 		return -errno;
 	if (n == &v->status) {

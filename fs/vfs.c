@@ -170,10 +170,6 @@ static int fill_entry(struct vfs *v, struct node *n, int64_t now, struct vfs_ent
 	int64_t deadline;
 	int rc = node_check_live(v, n, now, &deadline);
 
-	/* A pending stamp goes to disk before the ctime this reply carries,
-	 * as in vfs_getattr: also for entries a listing reports. */
-	if (rc == 0)
-		node_flush_stamp(v, n);
 	if (rc == 0)
 		rc = node_stat(v, n, &e->st);
 	if (rc < 0) {
@@ -279,10 +275,6 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 	 * handle): the inode it holds is stale. Lookups by name get ENOENT. */
 	if (rc < 0)
 		return rc == -ENOENT ? -ESTALE : rc;
-	/* A pending stamp goes to disk now: writing it later would change
-	 * the ctime the kernel caches from this reply (tar would see a file
-	 * "changed as we read it"). */
-	node_flush_stamp(v, n);
 	*timeout = cache_timeout(v, deadline, now);
 	return node_stat(v, n, st);
 }

@@ -517,7 +517,6 @@ int vfs_setattr(struct vfs *v, struct node *n, const struct stat *in, int to_set
 	rc = node_check_live(v, n, vfs_now(v), &deadline);
 	if (rc < 0)
 		return rc == -ENOENT ? -ESTALE : rc;
-	node_flush_stamp(v, n); /* before the ctime this reply carries */
 	node_path(n, path, sizeof(path));
 	if (to_set & VFS_SET_MODE && chmod(path, in->st_mode & 07777) < 0)
 		return -errno;

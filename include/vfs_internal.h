@@ -134,6 +134,7 @@ bool node_stamp(struct node *n, struct stamp *out);
 int node_check_live(struct vfs *v, struct node *n, int64_t now, int64_t *deadline);
 /* "/proc/self/fd/N" for n->fd. */
 void node_path(const struct node *n, char *buf, size_t len);
+/* n's attributes as users see them; a pending stamp is written first. */
 int node_stat(struct vfs *v, struct node *n, struct stat *st);
 
 /* The entry bname (stat sb) of dir as a kernel would look it up at now:
