@@ -6,9 +6,10 @@
  * system to drop set-user-ID and set-group-ID bits itself and stops asking.
  * So the INIT reply gets that flag when the kernel offers it, and the
  * requests that carry "drop the bits" (write or truncate by a caller
- * without CAP_FSETID; also an open with O_TRUNC, which this kernel sends
- * only with atomic O_TRUNC, off in ekycfs) are noted for the thread that
- * serves them: fuse_io_kill_suidgid(). */
+ * without CAP_FSETID) are noted for the thread that serves them:
+ * fuse_io_kill_suidgid(). An open with O_TRUNC carries it only with atomic
+ * O_TRUNC, which ekycfs turns off (fuse_ops.c); its truncation comes as a
+ * SETATTR. */
 #include "fuse_io.h"
 
 #include <errno.h>
@@ -74,16 +75,6 @@ static void inspect(const uint8_t *buf, size_t n)
 		if (alen >= sizeof(struct fuse_setattr_in))
 			kill_suidgid =
 				((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
-		break;
-	case FUSE_OPEN:
-		if (alen >= sizeof(struct fuse_open_in))
-			kill_suidgid = ((const struct fuse_open_in *)arg)->open_flags &
-				       FUSE_OPEN_KILL_SUIDGID;
-		break;
-	case FUSE_CREATE:
-		if (alen >= sizeof(struct fuse_create_in))
-			kill_suidgid = ((const struct fuse_create_in *)arg)->open_flags &
-				       FUSE_OPEN_KILL_SUIDGID;
 		break;
 	default:
 		break;

@@ -217,9 +217,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h;
 	int rc = vfs_open(vfs_of(req), node_of(req, ino), fi->flags, &h);
 
-	/* O_TRUNC by a caller without CAP_FSETID */
-	if (rc == 0 && fuse_io_kill_suidgid() && (rc = vfs_drop_suidgid(vfs_of(req), h)) < 0)
-		vfs_release(vfs_of(req), h);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -124,8 +124,8 @@ static int handle_new(struct vfs *v, struct node *n, int flags, int fd, struct h
 	/* Prefetch only what an open that reads an existing file will want. */
 	rc = io_get_fd_locked(v, n, fd,
 			      fd < 0 && !(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY);
-	/* Also O_RDONLY|O_TRUNC: Linux truncates then (the kernel has checked
-	 * write permission), and with atomic O_TRUNC it leaves it to us. */
+	/* Also O_RDONLY|O_TRUNC, as Linux does. (The FUSE edge passes no
+	 * O_TRUNC: without atomic O_TRUNC the kernel sends a SETATTR.) */
 	if (rc == 0 && (flags & O_TRUNC)) {
 		rc = truncate_locked(v, n, 0);
 		if (rc < 0)
