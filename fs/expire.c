@@ -133,6 +133,15 @@ static DIR *open_listing(int dirfd, const char *name)
 	return dp;
 }
 
+/* Whether a stamp read's result is a verdict on the entry (read, missing
+ * or bad, gone) rather than a failure to look at all (out of descriptors
+ * or memory, I/O): only a verdict may make an entry vanish. Anything else
+ * keeps it, and the reaper looks again. */
+static bool is_verdict(int rc)
+{
+	return rc == 0 || rc == -EBADMSG || rc == -ENOENT;
+}
+
 static bool skip_name(const char *name)
 {
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || names_is_sidecar(name);
@@ -144,7 +153,7 @@ bool vfs_dir_has_live_at(struct vfs *v, int dirfd, const char *name, int64_t now
 	bool live;
 
 	if (fd < 0)
-		return false;
+		return !is_verdict(-errno) && errno != ENOTDIR; /* cannot look: keep it */
 	live = vfs_dir_has_live(v, fd, now, zone);
 	close(fd);
 	return live;
@@ -155,8 +164,10 @@ bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64
 {
 	struct node *n = node_find(v, ino);
 	struct stamp s;
+	struct stat sb;
 	int64_t deadline;
 	bool live;
+	int rc;
 
 	if (n) {
 		live = node_check_live(v, n, now, &deadline) == 0;
@@ -164,7 +175,16 @@ bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64
 		node_put(v, n);
 		return live;
 	}
-	if (store_read_stamp(v->keys, dirfd, name, &s, &ino) < 0)
+	rc = store_read_stamp(v->keys, dirfd, name, &s, &ino);
+	if (!is_verdict(rc)) {
+		/* Cannot look now: listed as unknown, the kernel's own lookup
+		 * shows any error; the reaper is not told it vanished. */
+		*kind = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)
+				? STAMP_DIR
+				: 0;
+		return true;
+	}
+	if (rc < 0)
 		return false;
 	*kind = s.kind;
 	if (!expiry_passed(true, s.mtime, vfs_ttl(v, zone), now))
@@ -180,7 +200,7 @@ bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
 	bool live = false;
 
 	if (!dp)
-		return false;
+		return true; /* cannot look: never judge a directory empty blind */
 	while (!live && (d = readdir(dp)))
 		live = !skip_name(d->d_name) &&
 		       vfs_entry_live(v, dirfd, zone, d->d_name, d->d_ino, now, &kind);
@@ -315,8 +335,13 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	} else {
 		rc = vfs_trash_file(v, dir, bname, AUDIT_VANISHED);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		/* Not removed (out of descriptors, or a directory that got a
+		 * new entry): the reaper judges it again in a second. */
+		if (rc != -ENOENT)
+			vfs_schedule(v, dir, bname, now + NSEC_PER_SEC);
 		return;
+	}
 	vfs_remove_sidecar(dir, bname);
 	/* Marking tells the kernel (once); a hard-linked file's other names
 	 * live on, but what the kernel caches of it goes all the same. */
@@ -336,8 +361,17 @@ static bool judge_on_disk(struct vfs *v, struct node *dir, const char *bname, in
 {
 	struct stamp s;
 	uint64_t ino;
+	int rc = store_read_stamp(v->keys, dir->fd, bname, &s, &ino);
 
-	if (store_read_stamp(v->keys, dir->fd, bname, &s, &ino) < 0) {
+	if (!is_verdict(rc)) {
+		*deadline = now + NSEC_PER_SEC; /* cannot look now: again in a second */
+		return true;
+	}
+	if (rc == -ENOENT) { /* removed meanwhile */
+		*deadline = INT64_MIN;
+		return false;
+	}
+	if (rc < 0) {
 		__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
 		vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &s, false, -1);
 		*deadline = INT64_MIN;
@@ -435,9 +469,15 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 	int rc = store_stat_stamp(v->keys, dir->fd, name, &s, &sb);
 	bool valid = rc == 0;
 
-	/* sb is filled unless the open failed; any stamp failure is invalid. */
+	/* sb is filled unless the open failed; a bad or missing stamp is
+	 * invalid, a failure to look keeps the entry for a later look. */
 	if (rc < 0 && rc != -EBADMSG && fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0; /* gone meanwhile */
+	if (!is_verdict(rc)) {
+		if (schedule)
+			vfs_schedule(v, dir, name, now + NSEC_PER_SEC);
+		return 1;
+	}
 	if (!valid) {
 		__atomic_add_fetch(&v->stats.invalid_stamps, 1, __ATOMIC_RELAXED);
 		vfs_audit(v, AUDIT_INVALID_STAMP, dir->zone, &s, false, -1);
