@@ -104,8 +104,10 @@ static void node_destroy(struct vfs *v, struct node *n)
 {
 	if (n->stamp_dirty)
 		node_flush_stamp(v, n);
-	if (n->fd >= 0)
+	if (n->fd >= 0) {
 		close(n->fd);
+		__atomic_sub_fetch(&v->node_fds, 1, __ATOMIC_RELAXED);
+	}
 	if (n->data_fd >= 0)
 		close(n->data_fd);
 	filekey_free(n->fk);
@@ -348,18 +350,23 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	int flags = S_ISDIR(sb->st_mode) ? O_RDONLY | O_DIRECTORY : O_PATH;
 	struct stat check;
 
-	if (!n) {
+	if (!n || !(n->bname = strdup(bname))) {
+		free(n);
 		*err = -ENOMEM;
 		return NULL;
 	}
 	n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (n->fd < 0 && (errno == EMFILE || errno == ENFILE) && prune_wait(v))
+		n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
 	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino) {
 		*err = n->fd < 0 ? -errno : -ENOENT;
 		if (n->fd >= 0)
 			close(n->fd);
+		free(n->bname);
 		free(n);
 		return NULL;
 	}
+	__atomic_add_fetch(&v->node_fds, 1, __ATOMIC_RELAXED);
 	n->ino = sb->st_ino;
 	n->zone = parent->zone;
 	n->data_fd = -1;
@@ -372,15 +379,6 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 		n->kind = S_ISDIR(sb->st_mode) ? STAMP_DIR : STAMP_REG;
 	if (n->kind == STAMP_DIR && !S_ISDIR(sb->st_mode))
 		n->stamp_valid = false, n->kind = STAMP_REG, n->deadline = INT64_MIN;
-	if (n->kind == STAMP_DIR) {
-		n->bname = strdup(bname);
-		if (!n->bname) {
-			*err = -ENOMEM;
-			n->fd = (close(n->fd), -1);
-			node_destroy(v, n);
-			return NULL;
-		}
-	}
 	return n;
 }
 
@@ -393,8 +391,12 @@ struct node *node_get(struct vfs *v, struct node *parent, const char *bname, con
 	/* A node whose backing inode lost its last name while the kernel
 	 * still holds it must not stand for a new entry that got the same
 	 * inode number. */
-	if (n && (n->zone_root || (fstat(n->fd, &cur) == 0 && cur.st_nlink > 0)))
+	if (n && (n->zone_root || (fstat(n->fd, &cur) == 0 && cur.st_nlink > 0))) {
+		__atomic_store_n(&n->pruned, false, __ATOMIC_RELAXED); /* held again */
+		node_used(v, parent);
+		node_used(v, n);
 		return n;
+	}
 	if (n) {
 		node_unhash(v, n);
 		node_put(v, n);
@@ -410,15 +412,17 @@ struct node *node_get(struct vfs *v, struct node *parent, const char *bname, con
 		n = fresh;
 		fresh = NULL;
 		n->refs = 1;
-		if (n->kind == STAMP_DIR) {
-			n->parent = parent;
-			parent->refs++;
-		}
+		n->parent = parent;
+		parent->refs++;
 		insert_locked(v, n);
 	}
+	__atomic_store_n(&n->pruned, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&v->lock);
 	if (fresh)
 		node_destroy(v, fresh);
+	node_used(v, parent);
+	node_used(v, n);
+	prune_kick(v);
 	return n;
 }
 

@@ -46,6 +46,8 @@ struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct 
 	v->timeout = 1.0;
 	v->as_root = geteuid() == 0;
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->prune_mu, NULL);
+	pthread_cond_init(&v->prune_cv, NULL);
 	node_init_fixed(&v->root, store->fd, -1);
 	node_init_fixed(&v->status, store->fd, -1);
 	v->status.kind = STAMP_REG;
@@ -100,6 +102,8 @@ int vfs_start(struct vfs *v, const struct vfs_notify *n)
 	if (!v->shredder)
 		return -ENOMEM;
 	rc = reaper_start(v->reaper);
+	if (rc == 0 && !v->prune_running)
+		rc = prune_start(v);
 	return rc;
 }
 
@@ -110,6 +114,7 @@ size_t vfs_pending(struct vfs *v)
 
 void vfs_stop(struct vfs *v)
 {
+	prune_stop(v);
 	if (v->reaper)
 		reaper_stop(v->reaper);
 	if (v->shredder)
@@ -136,6 +141,8 @@ void vfs_free(struct vfs *v)
 	pthread_rwlock_destroy(&v->root.io);
 	pthread_mutex_destroy(&v->status.mu);
 	pthread_rwlock_destroy(&v->status.io);
+	pthread_mutex_destroy(&v->prune_mu);
+	pthread_cond_destroy(&v->prune_cv);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -276,6 +283,7 @@ int vfs_getattr(struct vfs *v, struct node *n, struct stat *st, double *timeout)
 	if (rc < 0)
 		return rc == -ENOENT ? -ESTALE : rc;
 	*timeout = cache_timeout(v, deadline, now);
+	node_used(v, n);
 	return node_stat(v, n, st);
 }
 
@@ -635,7 +643,7 @@ int vfs_rename(struct vfs *v, struct node *parent, const char *name, struct node
 		node_put(v, victim);
 	}
 	struct node *n = node_find(v, sb.st_ino);
-	if (n && n->kind == STAMP_DIR)
+	if (n)
 		node_move(v, n, newparent, nb.name);
 	node_dir_touch(v, newparent, vfs_now(v));
 	vfs_schedule(v, newparent, nb.name, n ? node_deadline(n) : vfs_now(v));

@@ -81,6 +81,8 @@ static int plus_entry(struct vfs *v, struct node *dir, const char *stored, int64
 {
 	struct stat sb;
 
+	if (prune_over_budget(v))
+		return -EMFILE; /* listed plainly: no descriptor for what ls may never use */
 	if (fstatat(dir->fd, stored, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return -ENOENT;
 	return vfs_entry_at(v, dir, stored, &sb, now, e); /* -EMFILE: list it plainly */

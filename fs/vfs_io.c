@@ -176,6 +176,7 @@ int vfs_open(struct vfs *v, struct node *n, int flags, struct handle **h)
 	rc = node_check_live(v, n, vfs_now(v), &deadline);
 	if (rc < 0)
 		return rc;
+	node_used(v, n);
 	return handle_new(v, n, flags, -1, h);
 }
 

@@ -78,6 +78,22 @@ struct node *vfs_root(struct vfs *v);
 const struct vfs_stats *vfs_stats(struct vfs *v);
 size_t vfs_pending(struct vfs *v);
 
+/* Descriptor budget. The core holds a descriptor for every inode the
+ * kernel remembers, and the kernel remembers every inode it has seen until
+ * memory runs short; so past high descriptors (0, the default: a quarter
+ * of the open-file limit at vfs_start) a thread asks the kernel to drop the
+ * entries used longest ago, until three quarters of high are left. Call
+ * before vfs_start. */
+void vfs_set_fd_budget(struct vfs *v, size_t high);
+/* One pruning pass, as that thread makes it: ask the kernel (through
+ * entry_gone with no child) to drop the least recently used entries it
+ * holds, until no more than keep descriptors would be left, leaving out
+ * zone roots, open files and entries already asked about since their last
+ * lookup. Returns how many entries it asked for. */
+size_t vfs_prune(struct vfs *v, size_t keep);
+/* Descriptors held for entries now. */
+size_t vfs_node_fds(struct vfs *v);
+
 /* Namespace. parent and nodes are ones the kernel holds. */
 int vfs_lookup(struct vfs *v, struct node *parent, const char *name, struct vfs_entry *e);
 void vfs_forget(struct vfs *v, struct node *n, uint64_t nlookup);

@@ -23,8 +23,11 @@ struct node {
 	bool zone_root;	    /* zone directory: never expires, never freed */
 	bool in_table;	    /* vfs->lock */
 	bool dead;	    /* vanished or removed: handles get ESTALE; vfs->lock */
+	bool pruned;	    /* the kernel was asked to drop it; atomic */
+	uint64_t used;	    /* vfs->tick when last used; atomic */
 
-	/* directories: where the node sits, for re-checks; vfs->lock */
+	/* where the node sits (the name it was first found by, kept across
+	 * renames): directory re-checks, and pruning; vfs->lock */
 	struct node *parent; /* counted reference, NULL for zone roots */
 	char *bname;	     /* backing name in parent */
 
@@ -80,6 +83,15 @@ struct vfs {
 	struct node status; /* the read-only control file in the root */
 	struct node *zones[CONFIG_MAX_ZONES];
 	struct vfs_stats stats; /* atomics */
+
+	/* descriptor budget (prune.c) */
+	size_t node_fds; /* descriptors held by nodes of node_alloc; atomic */
+	uint64_t tick;	 /* use counter for node->used; atomic */
+	size_t fd_high;	 /* prune past this many node_fds; set before start */
+	pthread_mutex_t prune_mu;
+	pthread_cond_t prune_cv;
+	pthread_t pruner;
+	bool prune_running, prune_stop, prune_kicked; /* prune_mu */
 };
 
 /* Encoded names: the backing name (short or long form) and, for a long
@@ -154,6 +166,22 @@ int vfs_encode(struct vfs *v, struct node *dir, const char *name, struct bname *
 int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, size_t outlen);
 int vfs_write_sidecar(struct node *dir, const struct bname *b);
 void vfs_remove_sidecar(struct node *dir, const char *stored);
+
+/* prune.c */
+/* n (or a child of n) was just used: it is pruned last. */
+void node_used(struct vfs *v, struct node *n);
+/* A node took a descriptor: past the budget, wake the pruner. */
+void prune_kick(struct vfs *v);
+/* Nodes hold more descriptors than the budget: a listing hands out plain
+ * entries (the kernel looks up what it uses) instead of adding more. */
+bool prune_over_budget(struct vfs *v);
+/* An open failed with EMFILE or ENFILE: wake the pruner and wait (at most
+ * 40 ms) until nodes are within budget. Returns whether they are, and so
+ * whether one more try is worth it. Bounded because the kernel may hold
+ * the caller's folder locked, and the pruner may need that lock. */
+bool prune_wait(struct vfs *v);
+__attribute__((warn_unused_result)) int prune_start(struct vfs *v);
+void prune_stop(struct vfs *v);
 
 /* status.c */
 bool vfs_is_virtual(struct vfs *v, struct node *n);

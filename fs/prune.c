@@ -1,0 +1,218 @@
+/* prune.c - the descriptor budget: past a high-water mark of descriptors
+ * held for cached entries, ask the kernel to drop the ones used longest ago
+ * (it then forgets their inodes and the core closes their descriptors). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "vfs_internal.h"
+
+#define PRUNE_PAUSE_NS (2 * 1000 * 1000) /* let FORGETs arrive between passes */
+#define PRUNE_MIN_HIGH 32
+
+struct victim {
+	uint64_t used;
+	struct node *n;
+};
+
+struct asked {
+	struct node *parent; /* counted reference */
+	char *bname;
+};
+
+void node_used(struct vfs *v, struct node *n)
+{
+	uint64_t t = __atomic_add_fetch(&v->tick, 1, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&n->used, t, __ATOMIC_RELAXED);
+}
+
+size_t vfs_node_fds(struct vfs *v)
+{
+	return __atomic_load_n(&v->node_fds, __ATOMIC_RELAXED);
+}
+
+void vfs_set_fd_budget(struct vfs *v, size_t high)
+{
+	v->fd_high = high;
+}
+
+static int by_use(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	return x->used < y->used ? -1 : x->used > y->used;
+}
+
+/* An entry the kernel holds by a name the core knows, not in use. */
+static bool prunable_locked(struct vfs *v, struct node *n)
+{
+	bool open;
+
+	if (n->zone_root || n == &v->root || n->dead || n->nlookup == 0 || !n->parent ||
+	    !n->bname || __atomic_load_n(&n->pruned, __ATOMIC_RELAXED))
+		return false;
+	if (pthread_rwlock_tryrdlock(&n->io) != 0)
+		return false; /* being opened, closed or written right now */
+	open = n->opens > 0;
+	pthread_rwlock_unlock(&n->io);
+	return !open;
+}
+
+/* Pick up to want prunable nodes, least recently used first, into out
+ * (parent reference and a copy of the backing name each). */
+static size_t pick_locked(struct vfs *v, size_t want, struct asked *out)
+{
+	struct victim *c = malloc(v->nnodes * sizeof(*c));
+	size_t nc = 0, taken = 0;
+
+	if (!c)
+		return 0;
+	for (size_t i = 0; i < v->nbuckets; i++)
+		for (struct node *n = v->buckets[i]; n; n = n->hnext)
+			if (nc < v->nnodes && prunable_locked(v, n))
+				c[nc++] = (struct victim){
+					__atomic_load_n(&n->used, __ATOMIC_RELAXED), n};
+	qsort(c, nc, sizeof(*c), by_use);
+	for (size_t i = 0; i < nc && taken < want; i++) {
+		struct node *n = c[i].n;
+		char *copy = strdup(n->bname);
+
+		if (!copy)
+			break;
+		__atomic_store_n(&n->pruned, true, __ATOMIC_RELAXED);
+		n->parent->refs++;
+		out[taken++] = (struct asked){n->parent, copy};
+	}
+	free(c);
+	return taken;
+}
+
+size_t vfs_prune(struct vfs *v, size_t keep)
+{
+	size_t have = vfs_node_fds(v), want, n, asked = 0;
+	struct asked *a;
+	char name[NAMES_PLAIN_MAX + 1];
+
+	if (have <= keep || !v->notify.entry_gone)
+		return 0;
+	want = have - keep;
+	a = calloc(want, sizeof(*a));
+	if (!a)
+		return 0;
+	pthread_mutex_lock(&v->lock);
+	n = pick_locked(v, want, a);
+	pthread_mutex_unlock(&v->lock);
+	for (size_t i = 0; i < n; i++) {
+		/* The kernel knows the entry by its plain name. */
+		if (vfs_decode(v, a[i].parent, a[i].bname, name, sizeof(name)) >= 0) {
+			v->notify.entry_gone(v->notify.arg, a[i].parent, NULL, name);
+			asked++;
+		}
+		sodium_memzero(name, sizeof(name));
+		free(a[i].bname);
+		node_put(v, a[i].parent);
+	}
+	free(a);
+	return asked;
+}
+
+void prune_kick(struct vfs *v)
+{
+	if (!__atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) || vfs_node_fds(v) <= v->fd_high)
+		return;
+	pthread_mutex_lock(&v->prune_mu);
+	v->prune_kicked = true;
+	pthread_cond_signal(&v->prune_cv);
+	pthread_mutex_unlock(&v->prune_mu);
+}
+
+bool prune_over_budget(struct vfs *v)
+{
+	return __atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) && vfs_node_fds(v) > v->fd_high;
+}
+
+bool prune_wait(struct vfs *v)
+{
+	struct timespec pause = {0, PRUNE_PAUSE_NS};
+
+	if (!__atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&v->prune_mu);
+	v->prune_kicked = true;
+	pthread_cond_signal(&v->prune_cv);
+	pthread_mutex_unlock(&v->prune_mu);
+	for (int i = 0; i < 20; i++) {
+		if (vfs_node_fds(v) <= v->fd_high)
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	return false;
+}
+
+static void *prune_main(void *arg)
+{
+	struct vfs *v = arg;
+	struct timespec pause = {0, PRUNE_PAUSE_NS};
+	size_t keep = v->fd_high - v->fd_high / 4;
+
+	pthread_mutex_lock(&v->prune_mu);
+	while (!v->prune_stop) {
+		if (!v->prune_kicked) {
+			pthread_cond_wait(&v->prune_cv, &v->prune_mu);
+			continue;
+		}
+		v->prune_kicked = false;
+		pthread_mutex_unlock(&v->prune_mu);
+		if (vfs_node_fds(v) > keep)
+			vfs_prune(v, keep);
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&v->prune_mu);
+	}
+	pthread_mutex_unlock(&v->prune_mu);
+	return NULL;
+}
+
+/* Half the open-file limit: the other half is for open files, folders
+ * being listed, the store, the log and FUSE itself. */
+static size_t default_high(void)
+{
+	struct rlimit rl;
+	rlim_t cur = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+
+	if (cur == RLIM_INFINITY || cur > (rlim_t)1 << 30)
+		cur = (rlim_t)1 << 30;
+	return (size_t)cur / 2;
+}
+
+int prune_start(struct vfs *v)
+{
+	int rc;
+
+	if (v->fd_high == 0)
+		v->fd_high = default_high();
+	if (v->fd_high < PRUNE_MIN_HIGH)
+		v->fd_high = PRUNE_MIN_HIGH;
+	v->prune_stop = false;
+	rc = pthread_create(&v->pruner, NULL, prune_main, v);
+	if (rc != 0)
+		return -rc;
+	__atomic_store_n(&v->prune_running, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void prune_stop(struct vfs *v)
+{
+	if (!v->prune_running)
+		return;
+	pthread_mutex_lock(&v->prune_mu);
+	v->prune_stop = true;
+	pthread_cond_signal(&v->prune_cv);
+	pthread_mutex_unlock(&v->prune_mu);
+	pthread_join(v->pruner, NULL);
+	__atomic_store_n(&v->prune_running, false, __ATOMIC_RELEASE);
+}
