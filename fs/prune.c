@@ -177,8 +177,10 @@ static void *prune_main(void *arg)
 	return NULL;
 }
 
-/* Half the open-file limit: the other half is for open files, folders
- * being listed, the store, the log and FUSE itself. */
+/* A quarter of the open-file limit: the rest is for open files, folders
+ * being listed, stamp reads, the store, the log, FUSE itself, and for the
+ * lookups that come faster than the kernel forgets (an `ls -l` of a big
+ * folder looks up hundreds of entries while one pruning pass runs). */
 static size_t default_high(void)
 {
 	struct rlimit rl;
@@ -186,7 +188,7 @@ static size_t default_high(void)
 
 	if (cur == RLIM_INFINITY || cur > (rlim_t)1 << 30)
 		cur = (rlim_t)1 << 30;
-	return (size_t)cur / 2;
+	return (size_t)cur / 4;
 }
 
 int prune_start(struct vfs *v)
