@@ -25,10 +25,11 @@
 #   MEM          0 skips the memory phase [1]
 #   MEM_FILES, MEM_DIRS   size of the memory-phase tree [100000, 100]
 #   MEM_TARGETS  daemons measured in the memory phase [ekycfs]
-#   MEM_NOFILE   open-file limit asked for the memory-phase daemons; ekycfs
-#                (like passthrough_ll) holds one descriptor per inode the
-#                kernel remembers, so the whole tree needs more than
-#                MEM_FILES. Without CAP_SYS_RESOURCE only the soft limit is
+#   MEM_NOFILE   open-file limit asked for the memory-phase daemons;
+#                passthrough_ll holds one descriptor per inode the kernel
+#                remembers, so the whole tree needs more than MEM_FILES
+#                (ekycfs too, before it pruned the kernel's cache at a
+#                quarter of its limit). Without CAP_SYS_RESOURCE only the soft limit is
 #                raised, to the hard one; if that is still too low, the
 #                phase makes the kernel forget inodes as it goes (see
 #                memphase() in bench/helper.py) [1048576; empty: inherited]

@@ -161,11 +161,12 @@ def memphase(root, ndirs, nfiles, pid, target, out):
     the tree; track the daemon's VmHWM, VmRSS and open descriptors.
 
     A daemon that keeps one descriptor per inode the kernel remembers
-    (ekycfs, passthrough_ll) cannot hold the whole tree when its open-file
-    limit is below the tree size: then the kernel's dentries and inodes are
-    dropped (echo 2 > drop_caches, which makes the kernel FORGET them)
-    whenever the daemon holds more than half its limit, and the tree is
-    listed one folder at a time. The mode column says which happened."""
+    (passthrough_ll, and ekycfs before b45e086) cannot hold the whole tree
+    when its open-file limit is below the tree size: then, whenever it
+    holds more than half its limit, the kernel's dentries and inodes are
+    dropped (echo 2 > drop_caches, which makes the kernel FORGET them) and
+    the tree is listed one folder at a time. The mode column says which
+    happened."""
     import subprocess
 
     limit = _fd_limit(pid)
