@@ -73,6 +73,11 @@ static struct node *find_locked(struct vfs *v, uint64_t ino)
 	return n;
 }
 
+struct node *node_find_locked(struct vfs *v, uint64_t ino)
+{
+	return find_locked(v, ino);
+}
+
 static void insert_locked(struct vfs *v, struct node *n)
 {
 	size_t b;

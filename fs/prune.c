@@ -15,8 +15,8 @@
 #define PRUNE_MIN_HIGH 32
 
 struct victim {
-	uint64_t used;
-	struct node *n;
+	uint64_t used, ino;
+	struct node *n; /* only compared until found in the table again */
 };
 
 struct asked {
@@ -48,53 +48,70 @@ static int by_use(const void *a, const void *b)
 	return x->used < y->used ? -1 : x->used > y->used;
 }
 
-/* An entry the kernel holds by a name the core knows, not in use. */
-static bool prunable_locked(struct vfs *v, struct node *n)
+/* An entry the kernel holds by a name the core knows. */
+static bool candidate_locked(struct vfs *v, struct node *n)
+{
+	return !n->zone_root && n != &v->root && !n->dead && n->nlookup > 0 && n->parent &&
+	       n->bname && !__atomic_load_n(&n->pruned, __ATOMIC_RELAXED);
+}
+
+static bool in_use(struct node *n)
 {
 	bool open;
 
-	if (n->zone_root || n == &v->root || n->dead || n->nlookup == 0 || !n->parent ||
-	    !n->bname || __atomic_load_n(&n->pruned, __ATOMIC_RELAXED))
-		return false;
 	if (pthread_rwlock_tryrdlock(&n->io) != 0)
-		return false; /* being opened, closed or written right now */
+		return true; /* being opened, closed or written right now */
 	open = n->opens > 0;
 	pthread_rwlock_unlock(&n->io);
-	return !open;
+	return open;
 }
 
-/* Pick up to want prunable nodes, least recently used first, into out
- * (parent reference and a copy of the backing name each). */
-static size_t pick_locked(struct vfs *v, size_t want, struct asked *out)
+/* Every candidate with its use, in *out; how many. */
+static size_t collect(struct vfs *v, struct victim **out)
 {
-	struct victim *c = malloc(v->nnodes * sizeof(*c));
-	size_t nc = 0, taken = 0;
+	struct victim *c;
+	size_t nc = 0;
 
-	if (!c)
-		return 0;
-	for (size_t i = 0; i < v->nbuckets; i++)
+	pthread_mutex_lock(&v->lock);
+	c = malloc((v->nnodes + 1) * sizeof(*c));
+	for (size_t i = 0; c && i < v->nbuckets; i++)
 		for (struct node *n = v->buckets[i]; n; n = n->hnext)
-			if (nc < v->nnodes && prunable_locked(v, n))
+			if (nc < v->nnodes && candidate_locked(v, n))
 				c[nc++] = (struct victim){
-					__atomic_load_n(&n->used, __ATOMIC_RELAXED), n};
-	qsort(c, nc, sizeof(*c), by_use);
-	for (size_t i = 0; i < nc && taken < want; i++) {
-		struct node *n = c[i].n;
-		char *copy = strdup(n->bname);
+					__atomic_load_n(&n->used, __ATOMIC_RELAXED), n->ino, n};
+	pthread_mutex_unlock(&v->lock);
+	*out = c;
+	return nc;
+}
 
+/* Up to want of the sorted candidates c that are still in the table, still
+ * candidates and not open, into out (parent reference, backing name). */
+static size_t take(struct vfs *v, const struct victim *c, size_t nc, size_t want, struct asked *out)
+{
+	size_t taken = 0;
+
+	pthread_mutex_lock(&v->lock);
+	for (size_t i = 0; i < nc && taken < want; i++) {
+		struct node *n = node_find_locked(v, c[i].ino);
+		char *copy;
+
+		if (n != c[i].n || !candidate_locked(v, n) || in_use(n))
+			continue;
+		copy = strdup(n->bname);
 		if (!copy)
 			break;
 		__atomic_store_n(&n->pruned, true, __ATOMIC_RELAXED);
 		n->parent->refs++;
 		out[taken++] = (struct asked){n->parent, copy};
 	}
-	free(c);
+	pthread_mutex_unlock(&v->lock);
 	return taken;
 }
 
 size_t vfs_prune(struct vfs *v, size_t keep)
 {
-	size_t have = vfs_node_fds(v), want, n, asked = 0;
+	size_t have = vfs_node_fds(v), want, n, nc, asked = 0;
+	struct victim *c;
 	struct asked *a;
 	char name[NAMES_PLAIN_MAX + 1];
 
@@ -104,9 +121,15 @@ size_t vfs_prune(struct vfs *v, size_t keep)
 	a = calloc(want, sizeof(*a));
 	if (!a)
 		return 0;
-	pthread_mutex_lock(&v->lock);
-	n = pick_locked(v, want, a);
-	pthread_mutex_unlock(&v->lock);
+	/* Sorted without the lock: lookups go on meanwhile. */
+	nc = collect(v, &c);
+	if (!c) {
+		free(a);
+		return 0;
+	}
+	qsort(c, nc, sizeof(*c), by_use);
+	n = take(v, c, nc, want, a);
+	free(c);
 	for (size_t i = 0; i < n; i++) {
 		/* The kernel knows the entry by its plain name. */
 		if (vfs_decode(v, a[i].parent, a[i].bname, name, sizeof(name)) >= 0) {

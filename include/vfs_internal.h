@@ -112,6 +112,8 @@ void node_table_free(struct vfs *v);
  * one core reference. Returns NULL and *err on failure. */
 struct node *node_get(struct vfs *v, struct node *parent, const char *bname, const struct stat *sb,
 		      int *err);
+/* Find by backing inode, under vfs->lock; no reference taken. */
+struct node *node_find_locked(struct vfs *v, uint64_t ino);
 /* Find by backing inode with one core reference, or NULL. */
 struct node *node_find(struct vfs *v, uint64_t ino);
 void node_ref(struct vfs *v, struct node *n);
