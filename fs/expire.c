@@ -133,13 +133,14 @@ static DIR *open_listing(int dirfd, const char *name)
 	return dp;
 }
 
-/* Whether a stamp read's result is a verdict on the entry (read, missing
- * or bad, gone) rather than a failure to look at all (out of descriptors
- * or memory, I/O): only a verdict may make an entry vanish. Anything else
- * keeps it, and the reaper looks again. */
-static bool is_verdict(int rc)
+/* Whether a stamp read failed for want of resources (descriptors,
+ * memory), which says nothing about the entry: it is kept, and the reaper
+ * looks again. Any other failure is a verdict (fail closed): a stamp that
+ * cannot be read because of what is on disk counts as invalid, or else an
+ * edit of the backing store could keep an entry forever. */
+static bool cannot_look(int rc)
 {
-	return rc == 0 || rc == -EBADMSG || rc == -ENOENT;
+	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM;
 }
 
 static bool skip_name(const char *name)
@@ -153,7 +154,7 @@ bool vfs_dir_has_live_at(struct vfs *v, int dirfd, const char *name, int64_t now
 	bool live;
 
 	if (fd < 0)
-		return !is_verdict(-errno) && errno != ENOTDIR; /* cannot look: keep it */
+		return cannot_look(-errno); /* then keep it */
 	live = vfs_dir_has_live(v, fd, now, zone);
 	close(fd);
 	return live;
@@ -176,7 +177,7 @@ bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64
 		return live;
 	}
 	rc = store_read_stamp(v->keys, dirfd, name, &s, &ino);
-	if (!is_verdict(rc)) {
+	if (cannot_look(rc)) {
 		/* Cannot look now: listed as unknown, the kernel's own lookup
 		 * shows any error; the reaper is not told it vanished. */
 		*kind = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)
@@ -199,8 +200,8 @@ bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
 	uint8_t kind;
 	bool live = false;
 
-	if (!dp)
-		return true; /* cannot look: never judge a directory empty blind */
+	if (!dp) /* out of descriptors: never judge a directory empty blind */
+		return cannot_look(-errno);
 	while (!live && (d = readdir(dp)))
 		live = !skip_name(d->d_name) &&
 		       vfs_entry_live(v, dirfd, zone, d->d_name, d->d_ino, now, &kind);
@@ -338,7 +339,7 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	if (rc < 0) {
 		/* Not removed (out of descriptors, or a directory that got a
 		 * new entry): the reaper judges it again in a second. */
-		if (rc != -ENOENT)
+		if (cannot_look(rc) || rc == -ENOTEMPTY)
 			vfs_schedule(v, dir, bname, now + NSEC_PER_SEC);
 		return;
 	}
@@ -363,7 +364,7 @@ static bool judge_on_disk(struct vfs *v, struct node *dir, const char *bname, in
 	uint64_t ino;
 	int rc = store_read_stamp(v->keys, dir->fd, bname, &s, &ino);
 
-	if (!is_verdict(rc)) {
+	if (cannot_look(rc)) {
 		*deadline = now + NSEC_PER_SEC; /* cannot look now: again in a second */
 		return true;
 	}
@@ -473,7 +474,7 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 	 * invalid, a failure to look keeps the entry for a later look. */
 	if (rc < 0 && rc != -EBADMSG && fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0; /* gone meanwhile */
-	if (!is_verdict(rc)) {
+	if (cannot_look(rc)) {
 		if (schedule)
 			vfs_schedule(v, dir, name, now + NSEC_PER_SEC);
 		return 1;

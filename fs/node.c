@@ -166,8 +166,8 @@ static int read_stamp_path(struct vfs *v, const char *path, uint64_t ino, struct
 	uint8_t raw[STAMP_BYTES + 1];
 	ssize_t len = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
 
-	if (len < 0)
-		return errno == ENODATA ? -EBADMSG : -errno;
+	if (len < 0) /* missing, oversized, unreadable: a bad stamp (fail closed) */
+		return errno == ENOMEM ? -ENOMEM : -EBADMSG;
 	return stamp_open(v->keys, raw, (size_t)len, ino, s);
 }
 

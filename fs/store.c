@@ -108,8 +108,8 @@ int store_stat_stamp(const struct keys *k, int dirfd, const char *name, struct s
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
-	if (n < 0)
-		rc = errno == ENODATA ? -EBADMSG : -errno;
+	if (n < 0) /* missing, oversized, unreadable: a bad stamp (fail closed) */
+		rc = errno == ENOMEM ? -ENOMEM : -EBADMSG;
 	else
 		rc = stamp_open(k, raw, (size_t)n, sb->st_ino, st);
 out_close:

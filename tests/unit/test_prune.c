@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -179,6 +180,23 @@ Test(prune, follows_renames_and_nothing_when_under_budget)
 	cr_expect_not(was_asked("old-name.png"));
 }
 
+/* The backing name in dir of the entry with inode ino. */
+static void backing_name(struct node *dir, uint64_t ino, char out[NAME_MAX + 1])
+{
+	int fd = dup(dir->fd);
+	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *d;
+	struct stat sb;
+
+	cr_assert_not_null(dp);
+	out[0] = '\0';
+	while ((d = readdir(dp)))
+		if (fstatat(dir->fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_ino == ino)
+			snprintf(out, NAME_MAX + 1, "%s", d->d_name);
+	closedir(dp);
+	cr_assert(out[0], "no backing entry with inode %llu", (unsigned long long)ino);
+}
+
 /* Leave only a few descriptors free: the next opens fail with EMFILE. */
 static rlim_t squeeze(int spare)
 {
@@ -214,27 +232,10 @@ Test(prune, out_of_descriptors_keeps_entries)
 	uint8_t kind = 99;
 	bool live, dir_live;
 	rlim_t old;
-	int fd;
 
 	cr_assert_eq(vfs_mkdir(vfs, zone, "session", 0755, &caller, &e), 0);
 	make_file(e.node, "frame.jpg");
-	/* The entry's backing name, read while descriptors are plenty. */
-	fd = dup(zone->fd);
-	cr_assert_geq(fd, 0);
-	{
-		DIR *dp = fdopendir(fd);
-		struct dirent *d;
-		struct stat sb;
-
-		cr_assert_not_null(dp);
-		bname[0] = '\0';
-		while ((d = readdir(dp)))
-			if (fstatat(zone->fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    sb.st_ino == ino)
-				snprintf(bname, sizeof(bname), "%s", d->d_name);
-		closedir(dp);
-	}
-	cr_assert(bname[0]);
+	backing_name(zone, ino, bname); /* while descriptors are plenty */
 	vfs_forget(vfs, f, 1); /* not held: judged from disk */
 
 	old = squeeze(0);
@@ -260,4 +261,34 @@ Test(prune, out_of_descriptors_keeps_entries)
 		     "the file is still there");
 	cr_expect(vfs_entry_live(vfs, zone->fd, zone->zone, bname, ino, fake_now, &kind));
 	cr_expect_eq(kind, STAMP_REG);
+}
+
+/* A stamp that cannot be read because of what is on disk (here one too big
+ * for the buffer: getxattr says ERANGE) is a verdict, not a failure to
+ * look: an edit of the backing store must not keep a folder, or what it
+ * holds, past its deadline. */
+Test(prune, unreadable_stamp_on_disk_still_expires)
+{
+	uint8_t junk[200] = {0};
+	char dname[NAME_MAX + 1];
+	struct vfs_entry e;
+	struct stat sb;
+	int dfd;
+
+	cr_assert_eq(vfs_mkdir(vfs, zone, "session", 0755, &caller, &e), 0);
+	make_file(e.node, "selfie.jpg");
+	backing_name(zone, e.node->ino, dname);
+	cr_assert_eq(fstatat(zone->fd, dname, &sb, AT_SYMLINK_NOFOLLOW), 0);
+	dfd = openat(zone->fd, dname, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(fsetxattr(dfd, "user.ekycfs.stamp", junk, sizeof(junk), 0), 0);
+	close(dfd);
+	for (size_t i = 0; i < store.nzones; i++)
+		store.zone_reset[i] = false;
+	store.destroy_all = false;
+	fake_now += 2 * 3600 * NSEC_PER_SEC + NSEC_PER_SEC; /* past the 2 h TTL */
+	cr_assert_eq(vfs_sweep(vfs, false), 0);
+	cr_expect_geq(vfs_stats(vfs)->invalid_stamps, 1);
+	cr_expect_neq(fstatat(zone->fd, dname, &sb, AT_SYMLINK_NOFOLLOW), 0,
+		      "the folder with an unreadable stamp is still there");
 }
