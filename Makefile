@@ -9,7 +9,11 @@ WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-declarations \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DFUSE_USE_VERSION=314
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread
+# libgcc_s loaded at start: glibc's pthread_cancel (libfuse stops its
+# workers with it) would otherwise dlopen it then, and fail if the daemon is
+# out of descriptors at that moment.
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread \
+            -Wl,--push-state,--no-as-needed -lgcc_s -Wl,--pop-state
 
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,17 +134,88 @@ static struct fuse_session *make_session(struct run *r)
 	return se;
 }
 
+/* Stopping on a signal. The pruner and the reaper tell the kernel to drop
+ * entries, and such a notification waits for the folder's lock, which a
+ * request in flight may hold: stopping the loop first would leave that
+ * request unanswered and the notification (and the unmount) hung for
+ * good. So a thread takes TERM, INT and HUP from a signalfd, stops the
+ * core's threads while requests are still served, then ends the loop. */
+struct stopper {
+	struct fuse_session *se;
+	struct vfs *vfs;
+	pthread_t loop_thread; /* woken with SIGUSR1 once se has exited */
+	pthread_t thread;
+	int sfd;
+	bool loop_done; /* atomic */
+};
+
+static void wake_loop(int sig)
+{
+	(void)sig; /* only interrupts the loop's wait */
+}
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *st = arg;
+	struct signalfd_siginfo si;
+	struct timespec again = {0, 50 * 1000 * 1000};
+
+	while (read(st->sfd, &si, sizeof(si)) < 0 && errno == EINTR)
+		;
+	vfs_stop(st->vfs);
+	fuse_session_exit(st->se);
+	/* Until the loop has seen it: a wake-up just before its wait is lost. */
+	while (!__atomic_load_n(&st->loop_done, __ATOMIC_ACQUIRE)) {
+		pthread_kill(st->loop_thread, SIGUSR1);
+		nanosleep(&again, NULL);
+	}
+	return NULL;
+}
+
+/* Block the stop signals (threads made later inherit that) and route them
+ * to a signalfd; ignore SIGPIPE as libfuse's own handlers would. */
+static int stopper_init(struct stopper *st, struct fuse_session *se, struct vfs *v)
+{
+	struct sigaction wake = {.sa_handler = wake_loop}, ign = {.sa_handler = SIG_IGN};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigaction(SIGUSR1, &wake, NULL) < 0 || sigaction(SIGPIPE, &ign, NULL) < 0 ||
+	    pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	*st = (struct stopper){.se = se, .vfs = v, .loop_thread = pthread_self()};
+	st->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	return st->sfd < 0 ? -1 : 0;
+}
+
+static int stopper_start(struct stopper *st)
+{
+	return pthread_create(&st->thread, NULL, stopper_main, st) == 0 ? 0 : -1;
+}
+
+/* After the loop: the thread ends (a signal of its own if none came). */
+static void stopper_end(struct stopper *st)
+{
+	__atomic_store_n(&st->loop_done, true, __ATOMIC_RELEASE);
+	pthread_kill(st->thread, SIGTERM);
+	pthread_join(st->thread, NULL);
+}
+
 static int serve(struct run *r)
 {
 	struct fuse_notify_ctx nctx;
 	struct vfs_notify notify;
 	struct fuse_loop_config *lc;
 	struct fuse_session *se = make_session(r);
+	struct stopper st;
 	int rc = EXIT_FAILURE;
 
 	if (!se)
 		return fail("bad FUSE options (see --help)");
-	if (fuse_set_signal_handlers(se) != 0)
+	if (stopper_init(&st, se, r->vfs) != 0)
 		goto out_destroy;
 	/* The resolved path: libfuse resolves the parent of what it is given
 	 * after mounting, and for "DIR/." that parent is the new mount, which
@@ -165,17 +238,22 @@ static int serve(struct run *r)
 	fuse_ops_notify(&nctx, &notify);
 	if (vfs_start(r->vfs, &notify) < 0)
 		goto out_unmount;
+	if (stopper_start(&st) != 0) {
+		vfs_stop(r->vfs);
+		goto out_unmount;
+	}
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 16);
 	rc = r->cli.single_thread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
-	/* The loop returns the signal that ended it: a clean stop. */
-	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? EXIT_SUCCESS : EXIT_FAILURE;
+	/* 0 after a signal (the stopper ended it) or an unmount. */
+	rc = rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	fuse_loop_cfg_destroy(lc);
+	stopper_end(&st);
 	vfs_stop(r->vfs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
-	fuse_remove_signal_handlers(se);
+	close(st.sfd);
 out_destroy:
 	fuse_session_destroy(se);
 	return rc;
