@@ -361,8 +361,6 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 		return NULL;
 	}
 	n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
-	if (n->fd < 0 && (errno == EMFILE || errno == ENFILE) && prune_wait(v))
-		n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
 	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino) {
 		*err = n->fd < 0 ? -errno : -ENOENT;
 		if (n->fd >= 0)

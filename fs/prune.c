@@ -48,11 +48,14 @@ static int by_use(const void *a, const void *b)
 	return x->used < y->used ? -1 : x->used > y->used;
 }
 
-/* An entry the kernel holds by a name the core knows. */
+/* A file the kernel holds by a name the core knows. */
 static bool candidate_locked(struct vfs *v, struct node *n)
 {
-	return !n->zone_root && n != &v->root && !n->dead && n->nlookup > 0 && n->parent &&
-	       n->bname && !__atomic_load_n(&n->pruned, __ATOMIC_RELAXED);
+	/* Not folders: dropping one that is a process's working directory
+	 * makes its getcwd() fail until the path is looked up again. */
+	return !n->zone_root && n != &v->root && n->kind != STAMP_DIR && !n->dead &&
+	       n->nlookup > 0 && n->parent && n->bname &&
+	       !__atomic_load_n(&n->pruned, __ATOMIC_RELAXED);
 }
 
 static bool in_use(struct node *n)
@@ -157,24 +160,6 @@ void prune_kick(struct vfs *v)
 bool prune_over_budget(struct vfs *v)
 {
 	return __atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) && vfs_node_fds(v) > v->fd_high;
-}
-
-bool prune_wait(struct vfs *v)
-{
-	struct timespec pause = {0, PRUNE_PAUSE_NS};
-
-	if (!__atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE))
-		return false;
-	pthread_mutex_lock(&v->prune_mu);
-	v->prune_kicked = true;
-	pthread_cond_signal(&v->prune_cv);
-	pthread_mutex_unlock(&v->prune_mu);
-	for (int i = 0; i < 20; i++) {
-		if (vfs_node_fds(v) <= v->fd_high)
-			return true;
-		nanosleep(&pause, NULL);
-	}
-	return false;
 }
 
 static void *prune_main(void *arg)

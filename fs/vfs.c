@@ -497,6 +497,8 @@ int vfs_link(struct vfs *v, struct node *n, struct node *newparent, const char *
 			vfs_remove_sidecar(newparent, b.name);
 		return rc;
 	}
+	/* Known by its newest name: after "ln a b; rm a" the kernel holds b. */
+	node_move(v, n, newparent, b.name);
 	node_dir_touch(v, newparent, vfs_now(v));
 	vfs_schedule(v, newparent, b.name, node_deadline(n));
 	node_ref(v, n);

@@ -177,11 +177,6 @@ void prune_kick(struct vfs *v);
 /* Nodes hold more descriptors than the budget: a listing hands out plain
  * entries (the kernel looks up what it uses) instead of adding more. */
 bool prune_over_budget(struct vfs *v);
-/* An open failed with EMFILE or ENFILE: wake the pruner and wait (at most
- * 40 ms) until nodes are within budget. Returns whether they are, and so
- * whether one more try is worth it. Bounded because the kernel may hold
- * the caller's folder locked, and the pruner may need that lock. */
-bool prune_wait(struct vfs *v);
 __attribute__((warn_unused_result)) int prune_start(struct vfs *v);
 void prune_stop(struct vfs *v);
 

@@ -106,9 +106,25 @@ test_kernel_fd_budget() {
 			echo "d$d f$i" >"$mnt/rlc/d$d/f$i" || fail "create d$d/f$i"
 		done
 	done
+	# A process working in a folder keeps a working getcwd() meanwhile.
+	python3 - "$mnt/rlc/d1" "$T/cwd.out" <<'PY' &
+import os, sys, time
+os.chdir(sys.argv[1])
+bad = 0
+end = time.time() + 4
+while time.time() < end:
+    try:
+        os.getcwd()
+    except OSError:
+        bad += 1
+    time.sleep(0.01)
+open(sys.argv[2], "w").write("%d\n" % bad)
+PY
 	for i in 1 2 3; do
 		expect_eq "$(ls -lR "$mnt/rlc" | grep -c '^-')" 4000 "files in ls -lR, round $i"
 	done
+	wait $! || fail "getcwd watcher"
+	expect_eq "$(cat "$T/cwd.out")" 0 "getcwd() failures in a folder of the mount"
 	want=$(for d in $(seq 8); do for i in $(seq 500); do echo "d$d f$i"; done; done)
 	got=$(for d in $(seq 8); do cat "$mnt/rlc/d$d/"f{1..500} || echo "cat failed"; done)
 	[ "$want" = "$got" ] || fail "contents differ"

@@ -236,7 +236,7 @@ Test(prune, out_of_descriptors_keeps_entries)
 	cr_assert_eq(vfs_mkdir(vfs, zone, "session", 0755, &caller, &e), 0);
 	make_file(e.node, "frame.jpg");
 	backing_name(zone, ino, bname); /* while descriptors are plenty */
-	vfs_forget(vfs, f, 1); /* not held: judged from disk */
+	vfs_forget(vfs, f, 1);		/* not held: judged from disk */
 
 	old = squeeze(0);
 	live = vfs_entry_live(vfs, zone->fd, zone->zone, bname, ino, fake_now, &kind);
@@ -291,4 +291,23 @@ Test(prune, unreadable_stamp_on_disk_still_expires)
 	cr_expect_geq(vfs_stats(vfs)->invalid_stamps, 1);
 	cr_expect_neq(fstatat(zone->fd, dname, &sb, AT_SYMLINK_NOFOLLOW), 0,
 		      "the folder with an unreadable stamp is still there");
+}
+
+/* A file is asked for by its newest name (after "ln a b; rm a" the kernel
+ * holds only b), and folders never: dropping one that is a process's
+ * working directory would make its getcwd() fail. */
+Test(prune, newest_link_name_and_no_folders)
+{
+	struct node *f = make_file(zone, "scan-a.png");
+	struct vfs_entry e, d;
+	size_t have;
+
+	cr_assert_eq(vfs_link(vfs, f, zone, "scan-b.png", &e), 0);
+	cr_assert_eq(vfs_unlink(vfs, zone, "scan-a.png"), 0);
+	cr_assert_eq(vfs_mkdir(vfs, zone, "case-0042", 0755, &caller, &d), 0);
+	have = vfs_node_fds(vfs);
+	cr_assert_eq(vfs_prune(vfs, 0), 1, "only the file is a candidate (%zu held)", have);
+	cr_expect(was_asked("scan-b.png"));
+	cr_expect_not(was_asked("scan-a.png"));
+	cr_expect_not(was_asked("case-0042"));
 }
