@@ -86,10 +86,10 @@ size_t vfs_pending(struct vfs *v);
  * before vfs_start. */
 void vfs_set_fd_budget(struct vfs *v, size_t high);
 /* One pruning pass, as that thread makes it: ask the kernel (through
- * entry_gone with no child) to drop the least recently used entries it
- * holds, until no more than keep descriptors would be left, leaving out
- * zone roots, open files and entries already asked about since their last
- * lookup. Returns how many entries it asked for. */
+ * entry_gone with no child) to drop the least recently used files it
+ * holds, by their newest name, until no more than keep descriptors would
+ * be left, leaving out folders, open files and files already asked about
+ * since their last lookup. Returns how many entries it asked for. */
 size_t vfs_prune(struct vfs *v, size_t keep);
 /* Descriptors held for entries now. */
 size_t vfs_node_fds(struct vfs *v);
