@@ -149,6 +149,15 @@ struct stopper {
 	bool loop_done; /* atomic */
 };
 
+/* A stop signal that came before the signalfd took over (it survives the
+ * fork of daemonizing, which a blocked pending signal would not). */
+static volatile sig_atomic_t early_stop;
+
+static void note_stop(int sig)
+{
+	early_stop = sig;
+}
+
 static void wake_loop(int sig)
 {
 	(void)sig; /* only interrupts the loop's wait */
@@ -160,7 +169,7 @@ static void *stopper_main(void *arg)
 	struct signalfd_siginfo si;
 	struct timespec again = {0, 50 * 1000 * 1000};
 
-	while (read(st->sfd, &si, sizeof(si)) < 0 && errno == EINTR)
+	while (!early_stop && read(st->sfd, &si, sizeof(si)) < 0 && errno == EINTR)
 		;
 	vfs_stop(st->vfs);
 	fuse_session_exit(st->se);
@@ -172,21 +181,39 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
-/* Block the stop signals (threads made later inherit that) and route them
- * to a signalfd; ignore SIGPIPE as libfuse's own handlers would. */
+static void stop_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/* Before mounting: stop signals are noted, SIGPIPE ignored (as libfuse's
+ * own handlers would). */
 static int stopper_init(struct stopper *st, struct fuse_session *se, struct vfs *v)
 {
-	struct sigaction wake = {.sa_handler = wake_loop}, ign = {.sa_handler = SIG_IGN};
+	struct sigaction note = {.sa_handler = note_stop}, wake = {.sa_handler = wake_loop},
+			 ign = {.sa_handler = SIG_IGN};
+
+	*st = (struct stopper){.se = se, .vfs = v, .sfd = -1};
+	if (sigaction(SIGTERM, &note, NULL) < 0 || sigaction(SIGINT, &note, NULL) < 0 ||
+	    sigaction(SIGHUP, &note, NULL) < 0 || sigaction(SIGUSR1, &wake, NULL) < 0 ||
+	    sigaction(SIGPIPE, &ign, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* In the daemon, before any thread: block the stop signals (threads made
+ * later inherit that) and route them to a signalfd. */
+static int stopper_arm(struct stopper *st)
+{
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigaction(SIGUSR1, &wake, NULL) < 0 || sigaction(SIGPIPE, &ign, NULL) < 0 ||
-	    pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+	stop_set(&set);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return -1;
-	*st = (struct stopper){.se = se, .vfs = v, .loop_thread = pthread_self()};
+	st->loop_thread = pthread_self();
 	st->sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	return st->sfd < 0 ? -1 : 0;
 }
@@ -234,6 +261,8 @@ static int serve(struct run *r)
 	/* Threads start after the fork of daemonizing. */
 	if (fuse_daemonize(r->cli.foreground) != 0)
 		goto out_unmount;
+	if (stopper_arm(&st) != 0)
+		goto out_unmount;
 	nctx = (struct fuse_notify_ctx){se, r->vfs};
 	fuse_ops_notify(&nctx, &notify);
 	if (vfs_start(r->vfs, &notify) < 0)
@@ -253,7 +282,8 @@ static int serve(struct run *r)
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
-	close(st.sfd);
+	if (st.sfd >= 0)
+		close(st.sfd);
 out_destroy:
 	fuse_session_destroy(se);
 	return rc;

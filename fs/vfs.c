@@ -1,5 +1,6 @@
 /* vfs.c - the core's lifecycle and namespace: lookup, attributes, creating,
  * removing, renaming and linking entries inside zones. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -507,6 +508,35 @@ int vfs_link(struct vfs *v, struct node *n, struct node *newparent, const char *
 
 /* ---- removing ---- */
 
+/* The name node ino was known by went while other names remain: know it by
+ * another one in the same folder, if there is one (the pruner asks the
+ * kernel to drop entries by name; a gone name would pin the node). */
+static void rename_after_unlink(struct vfs *v, struct node *parent, const char *gone, uint64_t ino)
+{
+	struct node *n = node_find(v, ino);
+	struct dirent *d;
+	DIR *dp = NULL;
+	bool same;
+	int fd;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&v->lock);
+	same = n->parent == parent && n->bname && strcmp(n->bname, gone) == 0;
+	pthread_mutex_unlock(&v->lock);
+	fd = same ? openat(parent->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0 && !(dp = fdopendir(fd)))
+		close(fd);
+	while (dp && (d = readdir(dp)))
+		if (d->d_ino == ino && !names_is_sidecar(d->d_name)) {
+			node_move(v, n, parent, d->d_name);
+			break;
+		}
+	if (dp)
+		closedir(dp);
+	node_put(v, n);
+}
+
 int vfs_unlink(struct vfs *v, struct node *parent, const char *name)
 {
 	struct bname b;
@@ -523,6 +553,7 @@ int vfs_unlink(struct vfs *v, struct node *parent, const char *name)
 		if (unlinkat(parent->fd, b.name, 0) < 0)
 			return -errno;
 		vfs_remove_sidecar(parent, b.name);
+		rename_after_unlink(v, parent, b.name, sb.st_ino);
 	} else {
 		rc = vfs_trash_file(v, parent, b.name, AUDIT_DELETED);
 	}

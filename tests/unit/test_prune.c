@@ -293,21 +293,26 @@ Test(prune, unreadable_stamp_on_disk_still_expires)
 		      "the folder with an unreadable stamp is still there");
 }
 
-/* A file is asked for by its newest name (after "ln a b; rm a" the kernel
- * holds only b), and folders never: dropping one that is a process's
- * working directory would make its getcwd() fail. */
-Test(prune, newest_link_name_and_no_folders)
+/* A file is asked for by a name it still has (after "ln a b; rm a" and
+ * after "ln c d; rm d" the kernel holds b and c), and folders never:
+ * dropping one that is a process's working directory would make its
+ * getcwd() fail. */
+Test(prune, name_it_still_has_and_no_folders)
 {
-	struct node *f = make_file(zone, "scan-a.png");
+	struct node *f = make_file(zone, "scan-a.png"), *g = make_file(zone, "scan-c.png");
 	struct vfs_entry e, d;
 	size_t have;
 
 	cr_assert_eq(vfs_link(vfs, f, zone, "scan-b.png", &e), 0);
 	cr_assert_eq(vfs_unlink(vfs, zone, "scan-a.png"), 0);
+	cr_assert_eq(vfs_link(vfs, g, zone, "scan-d.png", &e), 0);
+	cr_assert_eq(vfs_unlink(vfs, zone, "scan-d.png"), 0);
 	cr_assert_eq(vfs_mkdir(vfs, zone, "case-0042", 0755, &caller, &d), 0);
 	have = vfs_node_fds(vfs);
-	cr_assert_eq(vfs_prune(vfs, 0), 1, "only the file is a candidate (%zu held)", have);
+	cr_assert_eq(vfs_prune(vfs, 0), 2, "only the files are candidates (%zu held)", have);
 	cr_expect(was_asked("scan-b.png"));
+	cr_expect(was_asked("scan-c.png"));
 	cr_expect_not(was_asked("scan-a.png"));
+	cr_expect_not(was_asked("scan-d.png"));
 	cr_expect_not(was_asked("case-0042"));
 }
