@@ -96,7 +96,7 @@ PY
 # limit, and listings silently left out entries whose stamp could not be
 # read then.
 test_kernel_fd_budget() {
-	local mnt=$T/mnt d i pid fds want got
+	local mnt=$T/mnt d i pid fds limit want got
 	ulimit -n 1024 || fail "cannot lower the open-file limit"
 	mount_fs "$T/store" "$mnt" || fail "mount"
 	pid=$(pgrep -f -x "$EKYCFS $T/store $mnt") || fail "no daemon"
@@ -128,8 +128,12 @@ PY
 	want=$(for d in $(seq 8); do for i in $(seq 500); do echo "d$d f$i"; done; done)
 	got=$(for d in $(seq 8); do cat "$mnt/rlc/d$d/"f{1..500} || echo "cat failed"; done)
 	[ "$want" = "$got" ] || fail "contents differ"
+	# The daemon's own limit: 1024 here, higher where root may raise its
+	# hard limit (then there is less to prune, and this still holds).
+	limit=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
 	fds=$(ls "/proc/$pid/fd" | wc -l)
-	[ "$fds" -lt 1000 ] || fail "daemon at its open-file limit: $fds descriptors"
+	[ "$fds" -lt "$((limit * 3 / 4))" ] ||
+		fail "daemon near its open-file limit $limit: $fds descriptors"
 	grep -qx 'invalid_stamps 0' "$mnt/.ekycfs.status" || fail "invalid stamps counted"
 	grep -qx 'vanished 0' "$mnt/.ekycfs.status" || fail "entries vanished"
 	return 0
