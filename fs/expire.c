@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 #include "vfs_internal.h"
 
 /* ---- audit and shredding ---- */
@@ -123,16 +124,6 @@ int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audi
 
 /* ---- liveness of directories ---- */
 
-static DIR *open_listing(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
-
-	if (!dp && fd >= 0)
-		close(fd);
-	return dp;
-}
-
 /* Whether a stamp read failed for want of resources (descriptors,
  * memory), which says nothing about the entry: it is kept, and the reaper
  * looks again. Any other failure is a verdict (fail closed): a stamp that
@@ -195,7 +186,7 @@ bool vfs_entry_live(struct vfs *v, int dirfd, int zone, const char *name, uint64
 
 bool vfs_dir_has_live(struct vfs *v, int dirfd, int64_t now, int zone)
 {
-	DIR *dp = open_listing(dirfd, ".");
+	DIR *dp = dir_listing(dirfd, ".");
 	struct dirent *d;
 	uint8_t kind;
 	bool live = false;
@@ -240,7 +231,7 @@ static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, en
  * removed. Each entry is logged as ev. */
 static int purge_fd(struct vfs *v, int dirfd, int zone, enum audit_event ev)
 {
-	DIR *dp = open_listing(dirfd, ".");
+	DIR *dp = dir_listing(dirfd, ".");
 	struct dirent *d;
 	int rc = 0;
 
@@ -424,7 +415,7 @@ out:
 
 static void sweep_trash(struct vfs *v)
 {
-	DIR *dp = open_listing(v->store->trash_fd, ".");
+	DIR *dp = dir_listing(v->store->trash_fd, ".");
 	struct dirent *d;
 	off_t bytes;
 
@@ -509,7 +500,7 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 
 static size_t sweep_dir(struct vfs *v, struct node *dir, int64_t now, bool schedule)
 {
-	DIR *dp = open_listing(dir->fd, ".");
+	DIR *dp = dir_listing(dir->fd, ".");
 	struct dirent *d;
 	size_t live = 0;
 

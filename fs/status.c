@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 #include "vfs_internal.h"
 
 #define NEXT_DEADLINES 5
@@ -51,16 +52,12 @@ static void note_deadline(struct tally *t, int64_t d, int zone)
  * hard-linked file counts once per name; bytes are regular files' only. */
 static uint64_t tally_dir(struct vfs *v, int dirfd, int zone, int64_t now, struct tally *t)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	DIR *dp = dir_listing(dirfd, ".");
 	uint64_t before = t->entries;
 	struct dirent *d;
 
-	if (!dp) {
-		if (fd >= 0)
-			close(fd);
+	if (!dp)
 		return 0;
-	}
 	while ((d = readdir(dp))) {
 		struct stamp s;
 		struct stat sb;

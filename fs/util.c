@@ -43,19 +43,27 @@ int pwrite_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+DIR *dir_listing(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	int err = errno;
+
+	if (!dp && fd >= 0) {
+		close(fd);
+		errno = err; /* why fdopendir failed */
+	}
+	return dp;
+}
+
 int dir_is_empty(int dirfd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	DIR *dp = dir_listing(dirfd, ".");
 	struct dirent *d;
 	int empty = 1;
 
-	if (!dp) {
-		empty = -errno;
-		if (fd >= 0)
-			close(fd);
-		return empty;
-	}
+	if (!dp)
+		return -errno;
 	while ((d = readdir(dp))) {
 		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
 			empty = 0;

@@ -13,6 +13,7 @@
 
 #include "fileio.h"
 #include "layout.h"
+#include "util.h"
 #include "vfs_internal.h"
 
 #define ZONE_ROOT_REFS (1u << 30) /* zone roots are never freed */
@@ -515,18 +516,15 @@ static void rename_after_unlink(struct vfs *v, struct node *parent, const char *
 {
 	struct node *n = node_find(v, ino);
 	struct dirent *d;
-	DIR *dp = NULL;
+	DIR *dp;
 	bool same;
-	int fd;
 
 	if (!n)
 		return;
 	pthread_mutex_lock(&v->lock);
 	same = n->parent == parent && n->bname && strcmp(n->bname, gone) == 0;
 	pthread_mutex_unlock(&v->lock);
-	fd = same ? openat(parent->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (fd >= 0 && !(dp = fdopendir(fd)))
-		close(fd);
+	dp = same ? dir_listing(parent->fd, ".") : NULL;
 	while (dp && (d = readdir(dp)))
 		if (d->d_ino == ino && !names_is_sidecar(d->d_name)) {
 			node_move(v, n, parent, d->d_name);

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vfs_internal.h"
 
 #define USER_PREFIX "user."
@@ -18,7 +19,7 @@ int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh)
 {
 	struct dirhandle *d;
 	int64_t deadline;
-	int fd, rc;
+	int rc;
 
 	if (n != &v->root && n->kind != STAMP_DIR)
 		return -ENOTDIR;
@@ -29,12 +30,9 @@ int vfs_opendir(struct vfs *v, struct node *n, struct dirhandle **dh)
 	if (!d)
 		return -ENOMEM;
 	if (n != &v->root) {
-		fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		d->dp = fd < 0 ? NULL : fdopendir(fd);
+		d->dp = dir_listing(n->fd, ".");
 		if (!d->dp) {
 			rc = -errno;
-			if (fd >= 0)
-				close(fd);
 			free(d);
 			return rc;
 		}

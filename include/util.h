@@ -1,8 +1,10 @@
 /* util.h - small I/O helpers the core modules share: whole reads and
- * writes that survive EINTR and short transfers, and an emptiness test. */
+ * writes that survive EINTR and short transfers, folder listings and an
+ * emptiness test. */
 #ifndef EKYCFS_UTIL_H
 #define EKYCFS_UTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -12,6 +14,10 @@ ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
 
 /* Write all len bytes at off. Returns 0 or -errno. */
 __attribute__((warn_unused_result)) int pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/* A listing of the folder name in dirfd ("." for dirfd itself; a symlink
+ * is not followed), with its own descriptor; NULL with errno set. */
+DIR *dir_listing(int dirfd, const char *name);
 
 /* 1 when the directory open as dirfd holds no entry, 0 when it holds one,
  * or -errno. dirfd may be O_PATH; its offset is not disturbed. */
