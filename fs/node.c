@@ -385,6 +385,15 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	return n;
 }
 
+/* The kernel holds n (found by name in parent) again: not pruned, and
+ * both used just now. */
+static void held_again(struct vfs *v, struct node *parent, struct node *n)
+{
+	__atomic_store_n(&n->pruned, false, __ATOMIC_RELAXED);
+	node_used(v, parent);
+	node_used(v, n);
+}
+
 struct node *node_get(struct vfs *v, struct node *parent, const char *bname, const struct stat *sb,
 		      int *err)
 {
@@ -395,9 +404,7 @@ struct node *node_get(struct vfs *v, struct node *parent, const char *bname, con
 	 * still holds it must not stand for a new entry that got the same
 	 * inode number. */
 	if (n && (n->zone_root || (fstat(n->fd, &cur) == 0 && cur.st_nlink > 0))) {
-		__atomic_store_n(&n->pruned, false, __ATOMIC_RELAXED); /* held again */
-		node_used(v, parent);
-		node_used(v, n);
+		held_again(v, parent, n);
 		return n;
 	}
 	if (n) {
@@ -419,12 +426,10 @@ struct node *node_get(struct vfs *v, struct node *parent, const char *bname, con
 		parent->refs++;
 		insert_locked(v, n);
 	}
-	__atomic_store_n(&n->pruned, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&v->lock);
 	if (fresh)
 		node_destroy(v, fresh);
-	node_used(v, parent);
-	node_used(v, n);
+	held_again(v, parent, n);
 	prune_kick(v);
 	return n;
 }

@@ -147,19 +147,19 @@ size_t vfs_prune(struct vfs *v, size_t keep)
 	return asked;
 }
 
+bool prune_over_budget(struct vfs *v)
+{
+	return __atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) && vfs_node_fds(v) > v->fd_high;
+}
+
 void prune_kick(struct vfs *v)
 {
-	if (!__atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) || vfs_node_fds(v) <= v->fd_high)
+	if (!prune_over_budget(v))
 		return;
 	pthread_mutex_lock(&v->prune_mu);
 	v->prune_kicked = true;
 	pthread_cond_signal(&v->prune_cv);
 	pthread_mutex_unlock(&v->prune_mu);
-}
-
-bool prune_over_budget(struct vfs *v)
-{
-	return __atomic_load_n(&v->prune_running, __ATOMIC_ACQUIRE) && vfs_node_fds(v) > v->fd_high;
 }
 
 static void *prune_main(void *arg)

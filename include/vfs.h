@@ -82,12 +82,12 @@ size_t vfs_pending(struct vfs *v);
  * kernel remembers, and the kernel remembers every inode it has seen until
  * memory runs short; so past high descriptors (0, the default: a quarter
  * of the open-file limit at vfs_start) a thread asks the kernel to drop the
- * entries used longest ago, until three quarters of high are left. Call
+ * files used longest ago, until three quarters of high are left. Call
  * before vfs_start. */
 void vfs_set_fd_budget(struct vfs *v, size_t high);
 /* One pruning pass, as that thread makes it: ask the kernel (through
  * entry_gone with no child) to drop the least recently used files it
- * holds, by their newest name, until no more than keep descriptors would
+ * holds, by a name they still have, until no more than keep descriptors would
  * be left, leaving out folders, open files and files already asked about
  * since their last lookup. Returns how many entries it asked for. */
 size_t vfs_prune(struct vfs *v, size_t keep);

@@ -26,8 +26,9 @@ struct node {
 	bool pruned;	    /* the kernel was asked to drop it; atomic */
 	uint64_t used;	    /* vfs->tick when last used; atomic */
 
-	/* where the node sits (the name it was first found by, kept across
-	 * renames): directory re-checks, and pruning; vfs->lock */
+	/* where the node sits (the name it was made or found by, moved by
+	 * renames, links, and unlinks of a hard link's current name): folder
+	 * re-checks, and pruning; vfs->lock */
 	struct node *parent; /* counted reference, NULL for zone roots */
 	char *bname;	     /* backing name in parent */
 
@@ -91,7 +92,8 @@ struct vfs {
 	pthread_mutex_t prune_mu;
 	pthread_cond_t prune_cv;
 	pthread_t pruner;
-	bool prune_running, prune_stop, prune_kicked; /* prune_mu */
+	bool prune_running;	       /* atomic */
+	bool prune_stop, prune_kicked; /* prune_mu */
 };
 
 /* Encoded names: the backing name (short or long form) and, for a long
