@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "store.h"
 #include "testutil.h"
+#include "util.h"
 #include "vfs_internal.h"
 
 #define NFILES 12
@@ -183,8 +184,7 @@ Test(prune, follows_renames_and_nothing_when_under_budget)
 /* The backing name in dir of the entry with inode ino. */
 static void backing_name(struct node *dir, uint64_t ino, char out[NAME_MAX + 1])
 {
-	int fd = dup(dir->fd);
-	DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+	DIR *dp = dir_listing(dir->fd, ".");
 	struct dirent *d;
 	struct stat sb;
 
