@@ -272,11 +272,12 @@ Test(prune, unreadable_stamp_on_disk_still_expires)
 	uint8_t junk[200] = {0};
 	char dname[NAME_MAX + 1];
 	struct vfs_entry e;
+	struct node *f;
 	struct stat sb;
 	int dfd;
 
 	cr_assert_eq(vfs_mkdir(vfs, zone, "session", 0755, &caller, &e), 0);
-	make_file(e.node, "selfie.jpg");
+	f = make_file(e.node, "selfie.jpg");
 	backing_name(zone, e.node->ino, dname);
 	cr_assert_eq(fstatat(zone->fd, dname, &sb, AT_SYMLINK_NOFOLLOW), 0);
 	dfd = openat(zone->fd, dname, O_RDONLY | O_DIRECTORY);
@@ -291,6 +292,8 @@ Test(prune, unreadable_stamp_on_disk_still_expires)
 	cr_expect_geq(vfs_stats(vfs)->invalid_stamps, 1);
 	cr_expect_neq(fstatat(zone->fd, dname, &sb, AT_SYMLINK_NOFOLLOW), 0,
 		      "the folder with an unreadable stamp is still there");
+	vfs_forget(vfs, f, 1); /* as the kernel would: the nodes are gone from the table */
+	vfs_forget(vfs, e.node, 1);
 }
 
 /* A file is asked for by a name it still has (after "ln a b; rm a" and
