@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "util.h"
 
 #define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
-#define PIPE_BLOCKS 32 /* 128 KiB chunks for I/O of more than one chunk */
+#define PIPE_BLOCKS 32	/* 128 KiB chunks for I/O of more than one chunk */
+#define SPLIT_BLOCKS 16 /* a spread request of 64 KiB or more is halved */
 
 static const uint8_t zeros[BLOCK_SIZE * 32];
 
@@ -89,66 +91,123 @@ static size_t chunk_len(size_t at, size_t total)
 	return total - at < c ? total - at : c;
 }
 
-ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off)
+/* Plain bytes [off, off + len) of a read or a write, the whole request or
+ * one of its halves. Owned by the caller's stack. */
+struct piece {
+	int fd;
+	const struct filekey *fk;
+	off_t size;	       /* plain size of the file before the call */
+	off_t off;	       /* within the file; <= size for a write */
+	size_t len;	       /* > 0 */
+	uint8_t *buf;	       /* out for a read; in for a write (only read) */
+	struct iohelper *pipe; /* overlaps chunks of a large piece, or NULL */
+	bool hold;	       /* write: seal into span, leave the pwrite to the caller */
+	uint8_t *span;	       /* held: the sealed blocks (a thread's scratch) */
+	size_t disk_len;       /* held: their bytes */
+	ssize_t result;	       /* 0 or -errno, set by the piece's function */
+};
+
+/* Run fn on the piece: pipelined through the calling thread's helper when
+ * large; inline when small or not spread. A mid-sized spread piece is
+ * halved instead: the helper runs the second half, into *tail, while this
+ * thread runs the first; both halves are held (see struct piece), and
+ * true is returned. Each half sets its own result. */
+static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, bool spread)
 {
-	uint8_t *span = span_scratch(), *out = buf;
+	struct iohelper *mate;
+	uint64_t first, last;
+
+	layout_block_range(p->off, p->len, &first, &last);
+	if (last - first >= PIPE_BLOCKS)
+		p->pipe = iohelper_self();
+	if (p->pipe || !spread || last - first + 1 < SPLIT_BLOCKS || !(mate = iohelper_self())) {
+		fn(p);
+		return false;
+	}
+	p->hold = true;
+	*tail = *p;
+	tail->off = (off_t)(first + (last - first + 1) / 2) * BLOCK_SIZE;
+	p->len = (size_t)(tail->off - p->off);
+	tail->len -= p->len;
+	tail->buf += p->len;
+	iohelper_call(mate, fn, tail);
+	fn(p);
+	iohelper_wait(mate);
+	return true;
+}
+
+static void read_piece(void *arg)
+{
+	struct piece *p = arg;
+	uint8_t *span = span_scratch(), *out = p->buf;
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
 	off_t disk_off;
 	size_t disk_len, pos = 0, want = 0;
-	struct iohelper *pipe;
 	ssize_t n = 0;
 
-	if (!span)
-		return -ENOMEM;
-	if (off >= size || len == 0)
-		return 0;
-	if ((off_t)len > size - off)
-		len = (size_t)(size - off);
-	if (len > FILEIO_MAX_IO)
-		len = FILEIO_MAX_IO;
-	layout_block_range(off, len, &first, &last);
+	if (!span) {
+		p->result = -ENOMEM;
+		return;
+	}
+	layout_block_range(p->off, p->len, &first, &last);
 	disk_off = layout_block_offset(first);
-	disk_len = (size_t)(layout_backing_size(size) - disk_off);
+	disk_len = (size_t)(layout_backing_size(p->size) - disk_off);
 	if (disk_len > (last - first + 1) * BLOCK_DISK)
 		disk_len = (last - first + 1) * BLOCK_DISK;
 	/* A large read opens one chunk while the helper reads the next. */
-	pipe = last - first >= PIPE_BLOCKS ? iohelper_self() : NULL;
-	if (pipe)
-		iohelper_pread(pipe, fd, span, want = chunk_len(0, disk_len), disk_off);
-	else if ((n = pread_full(fd, span, disk_len, disk_off)) >= 0 && (size_t)n != disk_len)
+	if (p->pipe)
+		iohelper_pread(p->pipe, p->fd, span, want = chunk_len(0, disk_len), disk_off);
+	else if ((n = pread_full(p->fd, span, disk_len, disk_off)) >= 0 && (size_t)n != disk_len)
 		n = -EIO;
 	for (uint64_t i = first; n >= 0 && i <= last; i++) {
-		size_t blen = block_len(size, i), at = (size_t)(i - first) * BLOCK_DISK;
-		size_t skip = i == first ? (size_t)(off % BLOCK_SIZE) : 0;
-		size_t take = blen - skip < len - pos ? blen - skip : len - pos;
+		size_t blen = block_len(p->size, i), at = (size_t)(i - first) * BLOCK_DISK;
+		size_t skip = i == first ? (size_t)(p->off % BLOCK_SIZE) : 0;
+		size_t take = blen - skip < p->len - pos ? blen - skip : p->len - pos;
 
-		if (pipe && at % ((size_t)PIPE_BLOCKS * BLOCK_DISK) == 0) {
-			n = iohelper_wait(pipe);
+		if (p->pipe && at % ((size_t)PIPE_BLOCKS * BLOCK_DISK) == 0) {
+			n = iohelper_wait(p->pipe);
 			if (n < 0 || (size_t)n != want) {
 				n = n < 0 ? n : -EIO;
 				break;
 			}
 			if (at + want < disk_len)
-				iohelper_pread(pipe, fd, span + at + want,
+				iohelper_pread(p->pipe, p->fd, span + at + want,
 					       chunk_len(at + want, disk_len),
 					       disk_off + (off_t)(at + want));
 			want = chunk_len(at + want, disk_len);
 		}
 		/* A block wholly inside buf decrypts in place, else via plain. */
 		if (skip == 0 && take == blen) {
-			n = block_open(fk, i, span + at, blen + BLOCK_OVERHEAD, out + pos);
+			n = block_open(p->fk, i, span + at, blen + BLOCK_OVERHEAD, out + pos);
 		} else {
-			n = block_open(fk, i, span + at, blen + BLOCK_OVERHEAD, plain);
+			n = block_open(p->fk, i, span + at, blen + BLOCK_OVERHEAD, plain);
 			if (n >= 0)
 				memcpy(out + pos, plain + skip, take);
 		}
 		pos += take;
 	}
-	if (pipe && n < 0)
-		iohelper_wait(pipe); /* nothing may still write into span */
+	if (p->pipe && n < 0)
+		iohelper_wait(p->pipe); /* nothing may still write into span */
 	crypto_wipe(plain, sizeof(plain));
-	return n < 0 ? n : (ssize_t)len;
+	p->result = n < 0 ? n : 0;
+}
+
+ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off,
+		    bool spread)
+{
+	struct piece p = {.fd = fd, .fk = fk, .size = size, .off = off, .buf = buf}, tail;
+
+	if (off >= size || len == 0)
+		return 0;
+	if ((off_t)len > size - off)
+		len = (size_t)(size - off);
+	if (len > FILEIO_MAX_IO)
+		len = FILEIO_MAX_IO;
+	p.len = len;
+	if (run_piece(read_piece, &p, &tail, spread) && p.result >= 0)
+		p.result = tail.result;
+	return p.result < 0 ? p.result : (ssize_t)len;
 }
 
 /* Old plaintext of block index into plain; returns its length or -errno. */
@@ -168,66 +227,100 @@ static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t ind
 	return block_open(fk, index, sealed, blen + BLOCK_OVERHEAD, plain);
 }
 
-/* Write [off, off+len) with off <= *size: the in-file case. */
-static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
-			  size_t len, off_t off)
+static void write_piece(void *arg)
 {
+	struct piece *p = arg;
 	uint8_t *span = span_scratch();
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
-	off_t end = off + (off_t)len;
+	off_t end = p->off + (off_t)p->len;
 	size_t pos = 0, disk_len = 0, flushed = 0;
-	struct iohelper *pipe;
 	int rc;
 
-	if (!span)
-		return -ENOMEM;
-	layout_block_range(off, len, &first, &last);
-	pipe = last - first >= PIPE_BLOCKS ? iohelper_self() : NULL;
+	if (!span) {
+		p->result = -ENOMEM;
+		return;
+	}
+	layout_block_range(p->off, p->len, &first, &last);
 	for (uint64_t i = first; i <= last; i++) {
 		off_t bstart = (off_t)i * BLOCK_SIZE;
-		size_t old = block_len(*size, i);
-		size_t from = i == first ? (size_t)(off - bstart) : 0;
+		size_t old = block_len(p->size, i);
+		size_t from = i == first ? (size_t)(p->off - bstart) : 0;
 		size_t to = end - bstart >= BLOCK_SIZE ? BLOCK_SIZE : (size_t)(end - bstart);
 		size_t blen = to > old ? to : old;
 		uint8_t *sealed = span + disk_len;
 
 		if (from > 0 || to < old) {
-			rc = read_block(fd, fk, *size, i, plain);
+			rc = read_block(p->fd, p->fk, p->size, i, plain);
 			if (rc < 0) {
 				if (flushed > 0)
-					iohelper_wait(pipe); /* span is still being written */
-				return rc;
+					iohelper_wait(p->pipe); /* span is still being written */
+				p->result = rc;
+				return;
 			}
-			memcpy(plain + from, buf + pos, to - from);
-			block_seal(fk, i, plain, blen, sealed);
+			memcpy(plain + from, p->buf + pos, to - from);
+			block_seal(p->fk, i, plain, blen, sealed);
 			crypto_wipe(plain, sizeof(plain));
 		} else {
-			block_seal(fk, i, buf + pos, blen, sealed);
+			block_seal(p->fk, i, p->buf + pos, blen, sealed);
 		}
 		pos += to - from;
 		disk_len += blen + BLOCK_OVERHEAD;
 		/* A large write hands each sealed chunk to the helper and seals
 		 * the next one while the kernel copies it. */
-		if (pipe && ((i - first + 1) % PIPE_BLOCKS == 0 || i == last)) {
-			if (flushed > 0 && (rc = (int)iohelper_wait(pipe)) < 0)
-				return rc;
-			iohelper_pwrite(pipe, fd, span + flushed, disk_len - flushed,
+		if (p->pipe && ((i - first + 1) % PIPE_BLOCKS == 0 || i == last)) {
+			if (flushed > 0 && (rc = (int)iohelper_wait(p->pipe)) < 0) {
+				p->result = rc;
+				return;
+			}
+			iohelper_pwrite(p->pipe, p->fd, span + flushed, disk_len - flushed,
 					layout_block_offset(first) + (off_t)flushed);
 			flushed = disk_len;
 		}
 	}
-	rc = pipe ? (int)iohelper_wait(pipe)
-		  : pwrite_full(fd, span, disk_len, layout_block_offset(first));
-	if (rc < 0)
-		return rc;
+	if (p->hold) {
+		p->span = span;
+		p->disk_len = disk_len;
+		p->result = 0;
+		return;
+	}
+	rc = p->pipe ? (int)iohelper_wait(p->pipe)
+		     : pwrite_full(p->fd, span, disk_len, layout_block_offset(first));
 	/* Write-behind: a large write starts the disk write of what it just
 	 * put in the backing file's cache, so that a stream's disk time
 	 * overlaps its encryption instead of all waiting for the final fsync.
 	 * Only a hint: errors show at fsync as usual. */
-	if (pipe)
-		(void)sync_file_range(fd, layout_block_offset(first), (off_t)disk_len,
+	if (rc >= 0 && p->pipe)
+		(void)sync_file_range(p->fd, layout_block_offset(first), (off_t)disk_len,
 				      SYNC_FILE_RANGE_WRITE);
+	p->result = rc;
+}
+
+/* Write [off, off+len) with off <= *size: the in-file case. */
+static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
+			  size_t len, off_t off, bool spread)
+{
+	struct piece p = {.fd = fd,
+			  .fk = fk,
+			  .size = *size,
+			  .off = off,
+			  .len = len,
+			  .buf = (uint8_t *)buf},
+		     tail;
+	off_t end = off + (off_t)len, at;
+
+	/* Halves write only once both are sealed: a bad block met by one
+	 * half fails the call with nothing of the other on disk. */
+	if (run_piece(write_piece, &p, &tail, spread) && p.result >= 0 &&
+	    (p.result = tail.result) >= 0) {
+		at = layout_block_offset((uint64_t)(off / BLOCK_SIZE));
+		p.result = pwrite_full(fd, p.span, p.disk_len, at);
+		if (p.result >= 0)
+			p.result =
+				pwrite_full(fd, tail.span, tail.disk_len, at + (off_t)p.disk_len);
+	}
+	if (p.result < 0)
+		return p.result;
 	if (end > *size)
 		*size = end;
 	return (ssize_t)len;
@@ -242,7 +335,7 @@ static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 
 		if ((off_t)chunk > newsize - *size)
 			chunk = (size_t)(newsize - *size);
-		n = write_span(fd, fk, size, zeros, chunk, *size);
+		n = write_span(fd, fk, size, zeros, chunk, *size, false);
 		if (n < 0)
 			return (int)n;
 	}
@@ -250,7 +343,7 @@ static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 }
 
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
-		     off_t off)
+		     off_t off, bool spread)
 {
 	int rc;
 
@@ -263,7 +356,7 @@ ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *
 		if (rc < 0)
 			return rc;
 	}
-	return write_span(fd, fk, size, buf, len, off);
+	return write_span(fd, fk, size, buf, len, off, spread);
 }
 
 /* Overwrite the ciphertext a shrink releases with random bytes, so that

@@ -1,5 +1,5 @@
-/* iohelper.c - one background pread/pwrite at a time per calling thread,
- * handed over through a mutex and a condition variable. */
+/* iohelper.c - one background pread, pwrite or call at a time per calling
+ * thread, handed over through a mutex and a condition variable. */
 #include "iohelper.h"
 
 #include <pthread.h>
@@ -8,7 +8,7 @@
 
 #include "util.h"
 
-enum io_op { IO_NONE, IO_PREAD, IO_PWRITE, IO_QUIT };
+enum io_op { IO_NONE, IO_PREAD, IO_PWRITE, IO_CALL, IO_QUIT };
 
 struct iohelper {
 	pthread_mutex_t mu;
@@ -19,6 +19,7 @@ struct iohelper {
 	void *buf;
 	size_t len;
 	off_t off;
+	void (*fn)(void *);
 	ssize_t result; /* mu */
 };
 
@@ -36,8 +37,14 @@ static void *helper_main(void *arg)
 		if (h->op == IO_QUIT)
 			break;
 		pthread_mutex_unlock(&h->mu);
-		ssize_t r = h->op == IO_PREAD ? pread_full(h->fd, h->buf, h->len, h->off)
-					      : pwrite_full(h->fd, h->buf, h->len, h->off);
+		ssize_t r = 0;
+
+		if (h->op == IO_PREAD)
+			r = pread_full(h->fd, h->buf, h->len, h->off);
+		else if (h->op == IO_PWRITE)
+			r = pwrite_full(h->fd, h->buf, h->len, h->off);
+		else
+			h->fn(h->buf);
 		pthread_mutex_lock(&h->mu);
 		h->result = r;
 		h->op = IO_NONE;
@@ -90,9 +97,11 @@ struct iohelper *iohelper_self(void)
 	return h;
 }
 
-static void start(struct iohelper *h, enum io_op op, int fd, void *buf, size_t len, off_t off)
+static void start(struct iohelper *h, enum io_op op, int fd, void *buf, size_t len, off_t off,
+		  void (*fn)(void *))
 {
 	pthread_mutex_lock(&h->mu);
+	h->fn = fn;
 	h->fd = fd;
 	h->buf = buf;
 	h->len = len;
@@ -104,12 +113,17 @@ static void start(struct iohelper *h, enum io_op op, int fd, void *buf, size_t l
 
 void iohelper_pwrite(struct iohelper *h, int fd, const void *buf, size_t len, off_t off)
 {
-	start(h, IO_PWRITE, fd, (void *)buf, len, off);
+	start(h, IO_PWRITE, fd, (void *)buf, len, off, NULL);
 }
 
 void iohelper_pread(struct iohelper *h, int fd, void *buf, size_t len, off_t off)
 {
-	start(h, IO_PREAD, fd, buf, len, off);
+	start(h, IO_PREAD, fd, buf, len, off, NULL);
+}
+
+void iohelper_call(struct iohelper *h, void (*fn)(void *), void *arg)
+{
+	start(h, IO_CALL, -1, arg, 0, 0, fn);
 }
 
 ssize_t iohelper_wait(struct iohelper *h)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct 
 	v->clock_arg = clock_arg;
 	v->timeout = 1.0;
 	v->as_root = geteuid() == 0;
+	v->cores = get_nprocs() > 1;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->prune_mu, NULL);
 	pthread_cond_init(&v->prune_cv, NULL);
@@ -465,7 +467,7 @@ int vfs_symlink(struct vfs *v, struct node *parent, const char *name, const char
 	struct filekey *fk =
 		filekey_new(v->keys, e->node->stamp.id, STAMP_SYMLINK, v->store->cipher);
 	off_t size = 0;
-	rc = fk ? (int)fileio_write(fd, fk, &size, target, len, 0) : -ENOMEM;
+	rc = fk ? (int)fileio_write(fd, fk, &size, target, len, 0, false) : -ENOMEM;
 	filekey_free(fk);
 	pthread_rwlock_unlock(&e->node->io);
 	close(fd);

@@ -195,6 +195,19 @@ int vfs_create(struct vfs *v, struct node *parent, const char *name, mode_t mode
 	return rc;
 }
 
+/* Whether the read or write beginning now is the only one in progress, so
+ * that a second core is likely idle and may open or seal half of it. Every
+ * call is paired with io_end(). */
+static bool io_begin(struct vfs *v)
+{
+	return __atomic_fetch_add(&v->io_busy, 1, __ATOMIC_RELAXED) == 0 && v->cores;
+}
+
+static void io_end(struct vfs *v)
+{
+	__atomic_fetch_sub(&v->io_busy, 1, __ATOMIC_RELAXED);
+}
+
 ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t off)
 {
 	struct node *n = h->n;
@@ -210,8 +223,12 @@ ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t o
 	pthread_rwlock_rdlock(&n->io);
 	if (expired_now(v, n))
 		rc = -ESTALE; /* vanished: an open handle returns no more data */
-	else
-		rc = fileio_read(n->data_fd, n->fk, n->size, buf, len, off);
+	else {
+		bool spread = io_begin(v);
+
+		rc = fileio_read(n->data_fd, n->fk, n->size, buf, len, off, spread);
+		io_end(v);
+	}
 	pthread_rwlock_unlock(&n->io);
 	return rc;
 }
@@ -227,7 +244,11 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 	if (expired_now(v, n)) {
 		rc = -ESTALE;
 	} else {
-		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off);
+		bool spread = io_begin(v);
+
+		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off,
+				  spread);
+		io_end(v);
 		if (rc > 0)
 			node_touch(v, n, vfs_now(v));
 	}
@@ -321,7 +342,7 @@ int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len)
 	pthread_rwlock_wrlock(&n->io);
 	rc = io_get_locked(v, n);
 	if (rc == 0) {
-		got = fileio_read(n->data_fd, n->fk, n->size, buf, len - 1, 0);
+		got = fileio_read(n->data_fd, n->fk, n->size, buf, len - 1, 0, false);
 		rc = got < 0 ? (int)got : 0;
 		if (got >= 0)
 			buf[got] = '\0';

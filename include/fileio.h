@@ -3,6 +3,7 @@
 #ifndef EKYCFS_FILEIO_H
 #define EKYCFS_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -23,15 +24,19 @@ off_t fileio_size(int fd);
 
 /* Read up to len plain bytes at off from a file of plain size size.
  * Returns bytes read (0 at or past EOF) or -EIO if any block touched fails
- * authentication, or -errno. */
-ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off);
+ * authentication, or -errno. spread: the caller expects a core to be free;
+ * a read of 64 KiB to 128 KiB then opens half its blocks on the calling
+ * thread's helper (iohelper.h). The bytes are the same either way. */
+ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off,
+		    bool spread);
 
 /* Write len (<= FILEIO_MAX_IO) bytes at off; a gap past *size is filled
  * with sealed zeros. Only the blocks the range covers are rewritten; the
  * first and last are read, checked and merged when partly covered.
- * Updates *size. Returns len or -errno (-EIO on a bad existing block). */
+ * Updates *size. Returns len or -errno (-EIO on a bad existing block).
+ * spread: as for fileio_read, halves a write of 64 KiB to 128 KiB. */
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
-		     off_t off);
+		     off_t off, bool spread);
 
 /* Set the plain size to newsize: shrinking reseals the new last block and
  * overwrites the released ciphertext with random bytes before truncating;

@@ -76,6 +76,8 @@ struct vfs {
 	struct vfs_notify notify;
 	double timeout; /* longest kernel cache time, seconds */
 	bool as_root;	/* running as root: chown new entries to the caller */
+	bool cores;	/* more than one CPU: a lone read or write may spread */
+	int io_busy;	/* reads and writes in progress; atomic */
 
 	pthread_mutex_t lock;
 	struct node **buckets;	 /* lock */

@@ -120,7 +120,7 @@ static void put(struct tfile *t, off_t off, size_t len, unsigned seed)
 
 	cr_assert_not_null(buf);
 	fill_pattern(buf, len, seed);
-	cr_assert_eq(fileio_write(t->fd, t->fk, &t->size, buf, len, off), (ssize_t)len,
+	cr_assert_eq(fileio_write(t->fd, t->fk, &t->size, buf, len, off, true), (ssize_t)len,
 		     "write off %jd len %zu", (intmax_t)off, len);
 	free(buf);
 }
@@ -128,7 +128,7 @@ static void put(struct tfile *t, off_t off, size_t len, unsigned seed)
 /* Read up to len plain bytes at off into out; the fileio_read result. */
 static ssize_t get(struct tfile *t, off_t off, size_t len, uint8_t *out)
 {
-	return fileio_read(t->fd, t->fk, t->size, out, len, off);
+	return fileio_read(t->fd, t->fk, t->size, out, len, off, true);
 }
 
 /* A file of nblocks full blocks plus tail bytes, pattern seed 1 from 0. */
@@ -220,8 +220,8 @@ Test(fileio, read_with_stale_size)
 	make_file(&t, 0x10, 2, 0);
 	real = t.size;
 	cr_assert_eq(ftruncate(t.fd, layout_backing_size(BLOCK_SIZE)), 0);
-	cr_expect_eq(fileio_read(t.fd, t.fk, real, buf, sizeof(buf), BLOCK_SIZE), -EIO);
-	cr_expect_eq(fileio_read(t.fd, t.fk, real, buf, sizeof(buf), 0), BLOCK_SIZE);
+	cr_expect_eq(fileio_read(t.fd, t.fk, real, buf, sizeof(buf), BLOCK_SIZE, false), -EIO);
+	cr_expect_eq(fileio_read(t.fd, t.fk, real, buf, sizeof(buf), 0, false), BLOCK_SIZE);
 	tf_close(&t);
 }
 
@@ -241,7 +241,8 @@ Test(fileio, empty_file_and_eof)
 	cr_expect_eq(get(&t, 101, sizeof(buf), buf), 0, "read past EOF");
 	cr_expect_eq(get(&t, 90, sizeof(buf), buf), 10, "read across EOF");
 	cr_expect_eq(get(&t, 0, 0, buf), 0, "zero-length read");
-	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 0, 5000), 0, "zero-length write");
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 0, 5000, false), 0,
+		     "zero-length write");
 	cr_expect_eq(t.size, 100, "zero-length write changed the size");
 	expect_pattern(&t, 0, 100, 1, 0);
 	tf_close(&t);
@@ -330,16 +331,17 @@ Test(fileio, write_limits)
 	cr_assert(big && back);
 	make_file(&t, 0x10, 1, 10);
 	before = backing_size(t.fd);
-	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, FILEIO_MAX_IO + 1, 0), -EINVAL);
-	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, (size_t)1 << 31, 0), -EINVAL);
-	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, 1, -1), -EINVAL);
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, FILEIO_MAX_IO + 1, 0, false), -EINVAL);
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, (size_t)1 << 31, 0, false), -EINVAL);
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, big, 1, -1, false), -EINVAL);
 	cr_expect_eq(t.size, BLOCK_SIZE + 10, "a refused write changed the size");
 	cr_expect_eq(backing_size(t.fd), before);
 	expect_pattern(&t, 0, BLOCK_SIZE + 10, 1, 0);
 
 	/* Exactly FILEIO_MAX_IO at an unaligned offset (257 blocks) works. */
 	fill_pattern(big, FILEIO_MAX_IO, 5);
-	cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, big, FILEIO_MAX_IO, 4095), FILEIO_MAX_IO);
+	cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, big, FILEIO_MAX_IO, 4095, false),
+		     FILEIO_MAX_IO);
 	cr_expect_eq(t.size, 4095 + FILEIO_MAX_IO);
 	cr_assert_eq(get(&t, 4095, FILEIO_MAX_IO, back), FILEIO_MAX_IO);
 	cr_expect_eq(memcmp(back, big, FILEIO_MAX_IO), 0);
@@ -487,8 +489,10 @@ static size_t pick_len(void)
 
 	if (r < 50)
 		return lens[below(sizeof(lens) / sizeof(lens[0]))];
-	if (r < 97)
+	if (r < 92)
 		return 1 + (size_t)below(3 * BLOCK_SIZE);
+	if (r < 97) /* around the sizes a spread call halves: 64 to 128 KiB */
+		return 15 * BLOCK_SIZE + (size_t)below(19 * BLOCK_SIZE);
 	if (r < 98)
 		return FILEIO_MAX_IO;
 	return 1 + (size_t)below(FILEIO_MAX_IO);
@@ -525,12 +529,14 @@ static void model_run(int cipher, uint64_t seed, int ops)
 		uint64_t kind = below(100);
 		off_t off = pick_off();
 		size_t len = pick_len();
+		bool spread = below(2); /* halves 64 to 128 KiB over two threads */
 
 		if (kind < 45) {
 			for (size_t i = 0; i < len; i++)
 				buf[i] = (uint8_t)rnd();
-			cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, off), (ssize_t)len,
-				     "op %d: write off %jd len %zu", op, (intmax_t)off, len);
+			cr_assert_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, off, spread),
+				     (ssize_t)len, "op %d: write off %jd len %zu", op,
+				     (intmax_t)off, len);
 			memcpy(m.data + off, buf, len);
 			if (off + (off_t)len > m.size)
 				m.size = off + (off_t)len;
@@ -546,7 +552,7 @@ static void model_run(int cipher, uint64_t seed, int ops)
 			ssize_t want = off >= m.size		   ? 0
 				       : (off_t)len < m.size - off ? (ssize_t)len
 								   : (ssize_t)(m.size - off);
-			ssize_t n = get(&t, off, len, got);
+			ssize_t n = fileio_read(t.fd, t.fk, t.size, got, len, off, spread);
 
 			cr_assert_eq(n, want, "op %d: read off %jd len %zu size %jd", op,
 				     (intmax_t)off, len, (intmax_t)m.size);
@@ -611,10 +617,10 @@ Test(fileio, flipped_byte_in_block_1)
 
 		/* A partial write or a truncate into block 1 must read it first. */
 		before = backing_size(t.fd);
-		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 10, BLOCK_SIZE + 5), -EIO,
-			     "pos %zu: partial write over a bad block", tamper_pos[i]);
-		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 10, 2 * BLOCK_SIZE - 5), -EIO,
-			     "pos %zu: write across 1-2", tamper_pos[i]);
+		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 10, BLOCK_SIZE + 5, false),
+			     -EIO, "pos %zu: partial write over a bad block", tamper_pos[i]);
+		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 10, 2 * BLOCK_SIZE - 5, false),
+			     -EIO, "pos %zu: write across 1-2", tamper_pos[i]);
 		cr_expect_eq(t.size, 3 * BLOCK_SIZE + 500);
 		cr_expect_eq(backing_size(t.fd), before);
 		cr_expect_eq(fileio_truncate(t.fd, t.fk, &t.size, BLOCK_SIZE + 7), -EIO,
@@ -637,7 +643,7 @@ Test(fileio, flipped_byte_in_partial_last_block)
 	make_file(&t, 0x10, 2, 100);
 	flip_byte(t.fd, layout_block_offset(2) + BLOCK_NONCE + 99);
 	cr_expect_eq(get(&t, 2 * BLOCK_SIZE, 100, buf), -EIO);
-	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 1, 2 * BLOCK_SIZE + 100), -EIO,
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, 1, 2 * BLOCK_SIZE + 100, false), -EIO,
 		     "append to a bad last block");
 	expect_pattern(&t, 0, 2 * BLOCK_SIZE, 1, 0);
 	tf_close(&t);
@@ -652,6 +658,61 @@ static void swap_blocks(int fd, uint64_t a, uint64_t b)
 	raw_read(fd, layout_block_offset(b), y, BLOCK_DISK);
 	raw_write(fd, layout_block_offset(a), y, BLOCK_DISK);
 	raw_write(fd, layout_block_offset(b), x, BLOCK_DISK);
+}
+
+/* A spread call of 25 blocks is halved at block 12: blocks 0-11 on the
+ * calling thread, 12-24 on its helper. A bad block in either half fails
+ * the read; a write that meets one in either half fails with nothing of
+ * the other half on disk. */
+Test(fileio, spread_halves_fail_alike)
+{
+	static const uint64_t bad[] = {0, 5, 11, 12, 20, 24};
+	size_t len = 25 * BLOCK_SIZE - 200; /* [100, 25 blocks - 100) */
+	uint8_t *buf = malloc(len), *disk = malloc(30 * BLOCK_DISK),
+		*after = malloc(30 * BLOCK_DISK);
+
+	cr_assert(buf && disk && after);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bool merged = bad[i] == 0 || bad[i] == 24; /* partly covered: read first */
+		struct tfile t;
+		off_t before;
+
+		make_file(&t, 0x30, 24, 4000);
+		flip_byte(t.fd, layout_block_offset(bad[i]) + 30);
+		cr_expect_eq(fileio_read(t.fd, t.fk, t.size, buf, len, 100, true), -EIO,
+			     "spread read, bad block %ju", (uintmax_t)bad[i]);
+		cr_expect_eq(fileio_read(t.fd, t.fk, t.size, buf, len, 100, false), -EIO,
+			     "read, bad block %ju", (uintmax_t)bad[i]);
+		before = backing_size(t.fd);
+		raw_read(t.fd, 0, disk, (size_t)before);
+		fill_pattern(buf, len, 9);
+		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, 100, true),
+			     merged ? -EIO : (ssize_t)len, "spread write, bad block %ju",
+			     (uintmax_t)bad[i]);
+		if (merged) {
+			raw_read(t.fd, 0, after, (size_t)before);
+			cr_expect_eq(memcmp(disk, after, (size_t)before), 0,
+				     "bad block %ju: a half was written", (uintmax_t)bad[i]);
+		} else {
+			expect_pattern(&t, 100, len, 9, 100);
+		}
+		cr_expect_eq(backing_size(t.fd), before);
+		cr_expect_eq(t.size, 24 * BLOCK_SIZE + 4000);
+		tf_close(&t);
+
+		/* A write that grows the file: its second half lies past the
+		 * end, and must not land when the first half fails. */
+		make_file(&t, 0x31, 10, 300);
+		flip_byte(t.fd, layout_block_offset(0) + 30);
+		before = backing_size(t.fd);
+		cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, 100, true), -EIO);
+		cr_expect_eq(backing_size(t.fd), before, "the second half grew the file");
+		cr_expect_eq(t.size, 10 * BLOCK_SIZE + 300);
+		tf_close(&t);
+	}
+	free(buf);
+	free(disk);
+	free(after);
 }
 
 Test(fileio, swapped_blocks)
@@ -711,12 +772,12 @@ Test(fileio, wrong_file_key)
 	fk2 = filekey_new(keys, other_id, ENTRY_REG, CIPHER_XCHACHA20POLY1305);
 	cr_assert_not_null(fk2);
 	for (off_t off = 0; off < t.size; off += BLOCK_SIZE)
-		cr_expect_eq(fileio_read(t.fd, fk2, t.size, buf, 1, off), -EIO, "off %jd",
+		cr_expect_eq(fileio_read(t.fd, fk2, t.size, buf, 1, off, false), -EIO, "off %jd",
 			     (intmax_t)off);
 	filekey_free(fk2);
 	fk2 = filekey_new(keys, t.h.file_id, ENTRY_SYMLINK, CIPHER_XCHACHA20POLY1305);
 	cr_assert_not_null(fk2);
-	cr_expect_eq(fileio_read(t.fd, fk2, t.size, buf, 1, 0), -EIO, "type not bound");
+	cr_expect_eq(fileio_read(t.fd, fk2, t.size, buf, 1, 0, false), -EIO, "type not bound");
 	filekey_free(fk2);
 	tf_close(&t);
 }
