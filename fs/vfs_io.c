@@ -20,8 +20,57 @@
 
 static int truncate_locked(struct vfs *v, struct node *n, off_t size);
 
+/* The header the stamp promises for n's content (fk is made from it). */
+static int header_from_stamp(struct vfs *v, struct node *n, struct file_header *h)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&n->mu);
+	if (n->stamp_valid) {
+		h->version = FORMAT_VERSION;
+		h->type = (uint8_t)n->stamp.kind;
+		h->cipher = (uint8_t)v->store->cipher;
+		memcpy(h->file_id, n->stamp.id, FILE_ID_BYTES);
+	} else {
+		rc = -EIO;
+	}
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+/* Whether header h on disk is the one n's stamp names. */
+static bool header_matches(struct vfs *v, struct node *n, const struct file_header *h)
+{
+	struct file_header want;
+
+	return header_from_stamp(v, n, &want) == 0 && h->type == want.type &&
+	       h->cipher == want.cipher && memcmp(h->file_id, want.file_id, FILE_ID_BYTES) == 0;
+}
+
+/* Check the header of open n (io held, read or write) if its open left
+ * that to the first I/O. Returns 0 or -EIO/-errno. */
+static int io_header_check(struct vfs *v, struct node *n)
+{
+	struct file_header h;
+	int rc;
+
+	if (!__atomic_load_n(&n->header_unchecked, __ATOMIC_ACQUIRE))
+		return 0;
+	rc = fileio_read_header(n->data_fd, &h);
+	if (rc == 0 && !header_matches(v, n, &h))
+		rc = -EIO;
+	if (rc == 0)
+		__atomic_store_n(&n->header_unchecked, false, __ATOMIC_RELEASE);
+	return rc;
+}
+
 /* Open n's content for I/O (io write-locked by the caller): the backing
- * file, its header checked against the stamp, and its key. */
+ * file, its key and size. An open that will read (prefetch) asks for the
+ * first blocks and takes the key from the stamp, which names the content
+ * and is MAC'd; its header is checked by the first read or write
+ * (io_header_check), so that for a file not in the cache the disk read
+ * overlaps the reply to OPEN instead of delaying it. Otherwise the header
+ * is read and checked against the stamp here. */
 static int io_get_fd_locked(struct vfs *v, struct node *n, int fd, bool prefetch)
 {
 	struct file_header h;
@@ -39,17 +88,15 @@ static int io_get_fd_locked(struct vfs *v, struct node *n, int fd, bool prefetch
 		rc = -errno;
 		goto out_undo;
 	}
-	/* A first read follows at once: fetch its blocks with the header
-	 * (one disk wait instead of two for a file not in the cache). */
-	if (prefetch)
+	if (prefetch) {
 		posix_fadvise(n->data_fd, 0, OPEN_PREFETCH, POSIX_FADV_WILLNEED);
-	rc = fileio_read_header(n->data_fd, &h);
-	pthread_mutex_lock(&n->mu);
-	/* The stamp names this content: a header from elsewhere fails. */
-	if (rc == 0 && (!n->stamp_valid || h.type != n->stamp.kind ||
-			memcmp(h.file_id, n->stamp.id, FILE_ID_BYTES) != 0))
-		rc = -EIO;
-	pthread_mutex_unlock(&n->mu);
+		rc = header_from_stamp(v, n, &h);
+	} else {
+		rc = fileio_read_header(n->data_fd, &h);
+		if (rc == 0 && !header_matches(v, n, &h))
+			rc = -EIO; /* a header from elsewhere */
+				   /* (h.cipher is then the header's: the same, or we failed) */
+	}
 	if (rc < 0)
 		goto out_close;
 	n->fk = filekey_new(v->keys, h.file_id, h.type, h.cipher);
@@ -60,6 +107,7 @@ static int io_get_fd_locked(struct vfs *v, struct node *n, int fd, bool prefetch
 		n->fk = NULL;
 		goto out_close;
 	}
+	__atomic_store_n(&n->header_unchecked, prefetch, __ATOMIC_RELEASE);
 	return 0;
 out_close:
 	close(n->data_fd);
@@ -85,6 +133,7 @@ static bool io_put_locked(struct vfs *v, struct node *n)
 	n->data_fd = -1;
 	filekey_free(n->fk);
 	n->fk = NULL;
+	__atomic_store_n(&n->header_unchecked, false, __ATOMIC_RELEASE);
 	return n->unlinked;
 }
 
@@ -223,7 +272,7 @@ ssize_t vfs_read(struct vfs *v, struct handle *h, void *buf, size_t len, off_t o
 	pthread_rwlock_rdlock(&n->io);
 	if (expired_now(v, n))
 		rc = -ESTALE; /* vanished: an open handle returns no more data */
-	else {
+	else if ((rc = io_header_check(v, n)) == 0) {
 		bool spread = io_begin(v);
 
 		rc = fileio_read(n->data_fd, n->fk, n->size, buf, len, off, spread);
@@ -243,7 +292,7 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 	pthread_rwlock_wrlock(&n->io);
 	if (expired_now(v, n)) {
 		rc = -ESTALE;
-	} else {
+	} else if ((rc = io_header_check(v, n)) == 0) {
 		bool spread = io_begin(v);
 
 		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off,
@@ -342,7 +391,9 @@ int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len)
 	pthread_rwlock_wrlock(&n->io);
 	rc = io_get_locked(v, n);
 	if (rc == 0) {
-		got = fileio_read(n->data_fd, n->fk, n->size, buf, len - 1, 0, false);
+		got = io_header_check(v, n);
+		if (got == 0)
+			got = fileio_read(n->data_fd, n->fk, n->size, buf, len - 1, 0, false);
 		rc = got < 0 ? (int)got : 0;
 		if (got >= 0)
 			buf[got] = '\0';
@@ -474,8 +525,10 @@ static int truncate_locked(struct vfs *v, struct node *n, off_t size)
 {
 	static const struct timespec mtime_now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
 	off_t before = n->size;
-	int rc = size == 0 ? swap_empty_locked(v, n) : -EAGAIN;
+	int rc = io_header_check(v, n);
 
+	if (rc == 0)
+		rc = size == 0 ? swap_empty_locked(v, n) : -EAGAIN;
 	if (rc == -EAGAIN)
 		rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
 	/* A truncation counts as a change even when the size stays (as on

@@ -43,9 +43,11 @@ struct node {
 
 	/* open content; io (write-locked to change, read-locked to read) */
 	pthread_rwlock_t io;
-	int data_fd;	    /* O_RDWR while opens > 0, else -1 */
-	struct filekey *fk; /* while opens > 0 */
-	off_t size;	    /* plain size while opens > 0 */
+	int data_fd;	       /* O_RDWR while opens > 0, else -1 */
+	struct filekey *fk;    /* while opens > 0 */
+	bool header_unchecked; /* fk came from the stamp; the first I/O checks
+				* the header (vfs_io.c); atomic, set under io */
+	off_t size;	       /* plain size while opens > 0 */
 	unsigned opens;
 	bool unlinked;	/* removed by a user while open: shred at last close */
 	char trash[33]; /* its name in the trash */

@@ -149,6 +149,50 @@ test_safety_tampered_tag_and_header() {
 	expect_errno "Input/output error" cat "$Z/b"
 }
 
+# A read-only or read-write open takes the file's key from its stamp and
+# leaves the header to the first read or write (so that a cold header read
+# overlaps the reply to OPEN); every way in must still refuse a header that
+# is not the one the stamp names: the cipher byte and the file id here.
+test_safety_header_checked_by_first_io() {
+	safety_keymount
+	head -c 10000 /dev/urandom >"$T/a"
+	head -c 3000 /dev/urandom >"$T/b"
+	expect cp "$T/a" "$Z/a"
+	expect cp "$T/b" "$Z/b"
+	safety_umount
+	safety_flip "$(safety_backing_of_size "$(safety_backing_size 10000)")" 6
+	safety_flip "$(safety_backing_of_size "$(safety_backing_size 3000)")" 20
+	safety_keymount
+	local f
+	for f in "$Z/a" "$Z/b"; do
+		python3 - "$f" <<'PY' || fail "header of $f"
+import errno, os, sys
+f = sys.argv[1]
+def eio(what, fn):
+    try:
+        fn()
+    except OSError as e:
+        if e.errno != errno.EIO:
+            sys.exit("%s: %s, want EIO" % (what, e))
+        return
+    sys.exit("%s succeeded" % what)
+fd = os.open(f, os.O_RDONLY)
+eio("read", lambda: os.pread(fd, 100, 0))
+eio("read again", lambda: os.pread(fd, 100, 1000))
+os.close(fd)
+fd = os.open(f, os.O_RDWR)
+eio("write", lambda: os.pwrite(fd, b"x", 5))
+eio("truncate", lambda: os.ftruncate(fd, 7))
+os.close(fd)
+eio("open for writing only", lambda: os.open(f, os.O_WRONLY))
+eio("open with O_TRUNC", lambda: os.open(f, os.O_RDWR | os.O_TRUNC))
+PY
+	done
+	[ "$(stat -c %s "$Z/a")" = 10000 ] || fail "a's size changed"
+	safety_umount
+	safety_backing_of_size "$(safety_backing_size 10000)" >/dev/null
+}
+
 test_safety_block_swap_and_replay() {
 	safety_keymount
 	head -c 8192 /dev/urandom >"$T/a"
