@@ -17,7 +17,7 @@
 
 #define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
 #define PIPE_BLOCKS 32	/* 128 KiB chunks for I/O of more than one chunk */
-#define SPLIT_BLOCKS 16 /* a spread request of 64 KiB or more is halved */
+#define SPLIT_BLOCKS 16 /* a spread request of 16 to 32 blocks is halved */
 
 static const uint8_t zeros[BLOCK_SIZE * 32];
 
@@ -100,23 +100,30 @@ struct piece {
 	off_t off;	       /* within the file; <= size for a write */
 	size_t len;	       /* > 0 */
 	uint8_t *buf;	       /* out for a read; in for a write (only read) */
+	uint8_t *span;	       /* the sealed blocks: a part of the caller's scratch */
 	struct iohelper *pipe; /* overlaps chunks of a large piece, or NULL */
 	bool hold;	       /* write: seal into span, leave the pwrite to the caller */
-	uint8_t *span;	       /* held: the sealed blocks (a thread's scratch) */
-	size_t disk_len;       /* held: their bytes */
+	size_t disk_len;       /* held: bytes sealed into span */
 	ssize_t result;	       /* 0 or -errno, set by the piece's function */
 };
 
-/* Run fn on the piece: pipelined through the calling thread's helper when
- * large; inline when small or not spread. A mid-sized spread piece is
- * halved instead: the helper runs the second half, into *tail, while this
- * thread runs the first; both halves are held (see struct piece), and
- * true is returned. Each half sets its own result. */
+/* Run fn on the piece, in the calling thread's scratch: pipelined through
+ * its helper when large; inline when small or not spread. A spread piece
+ * of SPLIT_BLOCKS to PIPE_BLOCKS blocks is halved instead: the helper runs
+ * the second half, into *tail and the scratch right after the first
+ * half's blocks, while this thread runs the first; both halves are held
+ * (see struct piece), and true is returned. Each half sets its own
+ * result. */
 static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, bool spread)
 {
 	struct iohelper *mate;
-	uint64_t first, last;
+	uint64_t first, last, mid;
 
+	p->span = span_scratch();
+	if (!p->span) {
+		p->result = -ENOMEM;
+		return false;
+	}
 	layout_block_range(p->off, p->len, &first, &last);
 	if (last - first >= PIPE_BLOCKS)
 		p->pipe = iohelper_self();
@@ -124,9 +131,11 @@ static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, b
 		fn(p);
 		return false;
 	}
+	mid = first + (last - first + 1) / 2;
 	p->hold = true;
 	*tail = *p;
-	tail->off = (off_t)(first + (last - first + 1) / 2) * BLOCK_SIZE;
+	tail->off = (off_t)mid * BLOCK_SIZE;
+	tail->span += (mid - first) * BLOCK_DISK;
 	p->len = (size_t)(tail->off - p->off);
 	tail->len -= p->len;
 	tail->buf += p->len;
@@ -139,17 +148,13 @@ static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, b
 static void read_piece(void *arg)
 {
 	struct piece *p = arg;
-	uint8_t *span = span_scratch(), *out = p->buf;
+	uint8_t *span = p->span, *out = p->buf;
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
 	off_t disk_off;
 	size_t disk_len, pos = 0, want = 0;
 	ssize_t n = 0;
 
-	if (!span) {
-		p->result = -ENOMEM;
-		return;
-	}
 	layout_block_range(p->off, p->len, &first, &last);
 	disk_off = layout_block_offset(first);
 	disk_len = (size_t)(layout_backing_size(p->size) - disk_off);
@@ -230,17 +235,13 @@ static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t ind
 static void write_piece(void *arg)
 {
 	struct piece *p = arg;
-	uint8_t *span = span_scratch();
+	uint8_t *span = p->span;
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
 	off_t end = p->off + (off_t)p->len;
 	size_t pos = 0, disk_len = 0, flushed = 0;
 	int rc;
 
-	if (!span) {
-		p->result = -ENOMEM;
-		return;
-	}
 	layout_block_range(p->off, p->len, &first, &last);
 	for (uint64_t i = first; i <= last; i++) {
 		off_t bstart = (off_t)i * BLOCK_SIZE;
@@ -279,7 +280,6 @@ static void write_piece(void *arg)
 		}
 	}
 	if (p->hold) {
-		p->span = span;
 		p->disk_len = disk_len;
 		p->result = 0;
 		return;
@@ -314,10 +314,7 @@ static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const u
 	if (run_piece(write_piece, &p, &tail, spread) && p.result >= 0 &&
 	    (p.result = tail.result) >= 0) {
 		at = layout_block_offset((uint64_t)(off / BLOCK_SIZE));
-		p.result = pwrite_full(fd, p.span, p.disk_len, at);
-		if (p.result >= 0)
-			p.result =
-				pwrite_full(fd, tail.span, tail.disk_len, at + (off_t)p.disk_len);
+		p.result = pwrite_full(fd, p.span, p.disk_len + tail.disk_len, at);
 	}
 	if (p.result < 0)
 		return p.result;

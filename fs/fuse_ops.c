@@ -271,10 +271,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	n = vfs_read(vfs_of(req), handle_of(fi), buf, size, off);
-	if (n < 0)
+	if (n < 0) {
+		/* A read that failed part-way (a bad block) may have opened
+		 * the blocks before it, or the other half's: none goes out. */
+		crypto_wipe(buf, size);
 		fuse_reply_err(req, (int)-n);
-	else
+	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
+	}
 	free(buf);
 }
 

@@ -1,6 +1,7 @@
 /* vfs.c - the core's lifecycle and namespace: lookup, attributes, creating,
  * removing, renaming and linking entries inside zones. */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -30,6 +30,15 @@ static void node_init_fixed(struct node *n, int fd, int zone)
 	pthread_rwlock_init(&n->io, NULL);
 }
 
+/* CPUs this process may run on (its affinity mask, which a container's
+ * cpuset also narrows); 1 when that cannot be read. */
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct keys *keys,
 		    struct audit *audit, clock_fn clock, void *clock_arg, int *err)
 {
@@ -48,7 +57,7 @@ struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct 
 	v->clock_arg = clock_arg;
 	v->timeout = 1.0;
 	v->as_root = geteuid() == 0;
-	v->cores = get_nprocs() > 1;
+	v->cores = usable_cpus() > 1;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->prune_mu, NULL);
 	pthread_cond_init(&v->prune_cv, NULL);

@@ -25,8 +25,9 @@ off_t fileio_size(int fd);
 /* Read up to len plain bytes at off from a file of plain size size.
  * Returns bytes read (0 at or past EOF) or -EIO if any block touched fails
  * authentication, or -errno. spread: the caller expects a core to be free;
- * a read of 64 KiB to 128 KiB then opens half its blocks on the calling
- * thread's helper (iohelper.h). The bytes are the same either way. */
+ * a read that touches 16 to 32 blocks (about 64 to 128 KiB) then opens
+ * half of them on the calling thread's helper (iohelper.h). The bytes are
+ * the same either way. */
 ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off,
 		    bool spread);
 
@@ -34,7 +35,7 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
  * with sealed zeros. Only the blocks the range covers are rewritten; the
  * first and last are read, checked and merged when partly covered.
  * Updates *size. Returns len or -errno (-EIO on a bad existing block).
- * spread: as for fileio_read, halves a write of 64 KiB to 128 KiB. */
+ * spread: as for fileio_read, halves a write that touches 16 to 32 blocks. */
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
 		     off_t off, bool spread);
 
