@@ -12,6 +12,8 @@ Python 3 standard library only. Subcommands:
                                  (no fsync); prints the elapsed seconds
   phases DIR NDIRS NFILES KIB    mkfiles, printing the time per file spent in
                                  open, write, fsync and close
+  readphases DIR NDIRS NFILES    readfiles, printing the time per file spent
+                                 in open, read and close (drop caches first)
   roundtrip FILE N               N lgetxattr(FILE, "security.selinux"): the
                                  mean time of one request on a FUSE mount
   memphase DIR NDIRS NFILES PID TARGET OUT.tsv
@@ -83,19 +85,28 @@ def roundtrip(path, n):
     return (time.perf_counter() - t0) / n
 
 
-def readfiles(root, ndirs, nfiles):
+def readfiles(root, ndirs, nfiles, phases=None):
+    """phases, when a list of 3 numbers: adds the seconds spent in open,
+    read and close to it."""
+    clock = time.perf_counter if phases is not None else (lambda: 0.0)
     total = 0
     t0 = time.perf_counter()
     for d, i in _layout(ndirs, nfiles):
+        c0 = clock()
         fd = os.open(os.path.join(root, _name(d, i)), os.O_RDONLY)
+        c1 = clock()
         try:
             while True:
                 b = os.read(fd, 1 << 20)
                 if not b:
                     break
                 total += len(b)
+            c2 = clock()
         finally:
             os.close(fd)
+        if phases is not None:
+            for k, dt in enumerate((c1 - c0, c2 - c1, clock() - c2)):
+                phases[k] += dt
     el = time.perf_counter() - t0
     return el, total
 
@@ -378,6 +389,11 @@ def main(argv):
         ph = [0.0] * 4
         mkfiles(a[0], int(a[1]), int(a[2]), int(a[3]), ph)
         print("open %.1f  write %.1f  fsync %.1f  close %.1f  (us per file)"
+              % tuple(x / int(a[2]) * 1e6 for x in ph))
+    elif cmd == "readphases":
+        ph = [0.0] * 3
+        readfiles(a[0], int(a[1]), int(a[2]), ph)
+        print("open %.1f  read %.1f  close %.1f  (us per file)"
               % tuple(x / int(a[2]) * 1e6 for x in ph))
     elif cmd == "roundtrip":
         print("%.2f us per lgetxattr" % (roundtrip(a[0], int(a[1])) * 1e6))
