@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench-ab.sh - A/B of ekycfs binaries: mounts each one (ephemeral key,
 # TTL 2 h) side by side and runs one workload on them in interleaved rounds
-# (A B C ..., A B C ...), printing one figure per round and binary, then
-# the medians. For judging a change on a noisy machine; scripts/bench.sh
-# is the full comparison with other file systems.
+# (A B C ..., B C A ..., C A B ...), printing one figure per round and
+# binary, then the medians. For judging a change on a noisy machine;
+# scripts/bench.sh is the full comparison with other file systems.
 #
 # Usage (as root):  scripts/bench-ab.sh WORKLOAD ROUNDS BINARY...
 #   WORKLOAD  seqwrite  512 MiB dd bs=1M conv=fsync, MiB/s
@@ -99,7 +99,10 @@ run() {
 		per 512 "$(awk -v a="$s" -v b="$e" 'BEGIN { print b - a }')"
 		;;
 	smallwrite)
-		rm -rf "$d/t"
+		if [ -d "$d/t" ]; then
+			rm -rf "$d/t"
+			drain "$d"
+		fi
 		settle
 		per 2000 "$(python3 "$HELPER" mkfiles "$d/t" 20 2000 100)"
 		;;
@@ -148,8 +151,12 @@ run() {
 }
 
 declare -A ALL
+nb=${#BINS[@]}
 for r in $(seq "$R"); do
-	for i in "${!BINS[@]}"; do
+	# Round r starts with binary r-1 (mod the count): whoever runs first
+	# after the previous round's files meets the disk's leftover work.
+	for j in $(seq 0 $((nb - 1))); do
+		i=$(((r - 1 + j) % nb))
 		v=$(run "$WORKDIR/m$i/rlc")
 		echo "round $r  ${BINS[i]}  $v"
 		ALL[$i]="${ALL[$i]:-} $v"
