@@ -58,6 +58,18 @@ safety_backing_of_size() {
 	echo "$f"
 }
 
+# safety_store_a_b SIZE_A SIZE_B: on a fresh key mount, random files a and
+# b of those sizes in $T and copied to $Z; then unmounted, for the test to
+# edit the store.
+safety_store_a_b() {
+	safety_keymount
+	head -c "$1" /dev/urandom >"$T/a"
+	head -c "$2" /dev/urandom >"$T/b"
+	expect cp "$T/a" "$Z/a"
+	expect cp "$T/b" "$Z/b"
+	safety_umount
+}
+
 # safety_flip FILE OFFSET [MASK]: flip the bits of MASK (default 1, the low
 # bit) in the byte at OFFSET.
 safety_flip() {
@@ -132,12 +144,7 @@ test_safety_tampered_block() {
 }
 
 test_safety_tampered_tag_and_header() {
-	safety_keymount
-	head -c 8192 /dev/urandom >"$T/a"
-	head -c 3000 /dev/urandom >"$T/b"
-	expect cp "$T/a" "$Z/a"
-	expect cp "$T/b" "$Z/b"
-	safety_umount
+	safety_store_a_b 8192 3000
 	local ba bb
 	ba=$(safety_backing_of_size "$(safety_backing_size 8192)")
 	bb=$(safety_backing_of_size "$(safety_backing_size 3000)")
@@ -155,12 +162,7 @@ test_safety_tampered_tag_and_header() {
 # overlaps the reply to OPEN); every way in must still refuse a header that
 # is not the one the stamp names: the cipher byte and the file id here.
 test_safety_header_checked_by_first_io() {
-	safety_keymount
-	head -c 10000 /dev/urandom >"$T/a"
-	head -c 3000 /dev/urandom >"$T/b"
-	expect cp "$T/a" "$Z/a"
-	expect cp "$T/b" "$Z/b"
-	safety_umount
+	safety_store_a_b 10000 3000
 	# Cipher 1 <-> 2: the other cipher a store can have, so only the
 	# comparison with the stamp and the store can refuse it.
 	safety_flip "$(safety_backing_of_size "$(safety_backing_size 10000)")" 6 3
@@ -197,12 +199,7 @@ PY
 }
 
 test_safety_block_swap_and_replay() {
-	safety_keymount
-	head -c 8192 /dev/urandom >"$T/a"
-	head -c 12288 /dev/urandom >"$T/b"
-	expect cp "$T/a" "$Z/a"
-	expect cp "$T/b" "$Z/b"
-	safety_umount
+	safety_store_a_b 8192 12288
 	local ba bb
 	ba=$(safety_backing_of_size "$(safety_backing_size 8192)")
 	bb=$(safety_backing_of_size "$(safety_backing_size 12288)")
