@@ -17,7 +17,7 @@
 
 #define SPAN_BLOCKS (FILEIO_MAX_IO / BLOCK_SIZE + 2)
 #define PIPE_BLOCKS 32	/* 128 KiB chunks for I/O of more than one chunk */
-#define SPLIT_BLOCKS 16 /* a spread request of 16 to 32 blocks is halved */
+#define SPLIT_BLOCKS 16 /* a spread read of 16 to 32 blocks is halved */
 
 static const uint8_t zeros[BLOCK_SIZE * 32];
 
@@ -102,18 +102,15 @@ struct piece {
 	uint8_t *buf;	       /* out for a read; in for a write (only read) */
 	uint8_t *span;	       /* the sealed blocks: a part of the caller's scratch */
 	struct iohelper *pipe; /* overlaps chunks of a large piece, or NULL */
-	bool hold;	       /* write: seal into span, leave the pwrite to the caller */
-	size_t disk_len;       /* held: bytes sealed into span */
 	ssize_t result;	       /* 0 or -errno, set by the piece's function */
 };
 
 /* Run fn on the piece, in the calling thread's scratch: pipelined through
  * its helper when large; inline when small or not spread. A spread piece
- * of SPLIT_BLOCKS to PIPE_BLOCKS blocks is halved instead: the helper runs
- * the second half, into *tail and the scratch right after the first
- * half's blocks, while this thread runs the first; both halves are held
- * (see struct piece), and true is returned. Each half sets its own
- * result. */
+ * of SPLIT_BLOCKS to PIPE_BLOCKS blocks is halved instead (reads only):
+ * the helper runs the second half, into *tail and the scratch right after
+ * the first half's blocks, while this thread runs the first, and true is
+ * returned. Each half sets its own result. */
 static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, bool spread)
 {
 	struct iohelper *mate;
@@ -132,7 +129,6 @@ static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, b
 		return false;
 	}
 	mid = first + (last - first + 1) / 2;
-	p->hold = true;
 	*tail = *p;
 	tail->off = (off_t)mid * BLOCK_SIZE;
 	tail->span += (mid - first) * BLOCK_DISK;
@@ -279,11 +275,6 @@ static void write_piece(void *arg)
 			flushed = disk_len;
 		}
 	}
-	if (p->hold) {
-		p->disk_len = disk_len;
-		p->result = 0;
-		return;
-	}
 	rc = p->pipe ? (int)iohelper_wait(p->pipe)
 		     : pwrite_full(p->fd, span, disk_len, layout_block_offset(first));
 	/* Write-behind: a large write starts the disk write of what it just
@@ -296,26 +287,16 @@ static void write_piece(void *arg)
 	p->result = rc;
 }
 
-/* Write [off, off+len) with off <= *size: the in-file case. */
+/* Write [off, off+len) with off <= *size: the in-file case. Never halved
+ * over two threads: sealing did not get faster that way (docs/benchmarks.md). */
 static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
-			  size_t len, off_t off, bool spread)
+			  size_t len, off_t off)
 {
-	struct piece p = {.fd = fd,
-			  .fk = fk,
-			  .size = *size,
-			  .off = off,
-			  .len = len,
-			  .buf = (uint8_t *)buf},
-		     tail;
-	off_t end = off + (off_t)len, at;
+	struct piece p = {
+		.fd = fd, .fk = fk, .size = *size, .off = off, .len = len, .buf = (uint8_t *)buf};
+	off_t end = off + (off_t)len;
 
-	/* Halves write only once both are sealed: a bad block met by one
-	 * half fails the call with nothing of the other on disk. */
-	if (run_piece(write_piece, &p, &tail, spread) && p.result >= 0 &&
-	    (p.result = tail.result) >= 0) {
-		at = layout_block_offset((uint64_t)(off / BLOCK_SIZE));
-		p.result = pwrite_full(fd, p.span, p.disk_len + tail.disk_len, at);
-	}
+	run_piece(write_piece, &p, NULL, false);
 	if (p.result < 0)
 		return p.result;
 	if (end > *size)
@@ -332,7 +313,7 @@ static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 
 		if ((off_t)chunk > newsize - *size)
 			chunk = (size_t)(newsize - *size);
-		n = write_span(fd, fk, size, zeros, chunk, *size, false);
+		n = write_span(fd, fk, size, zeros, chunk, *size);
 		if (n < 0)
 			return (int)n;
 	}
@@ -340,7 +321,7 @@ static int extend(int fd, const struct filekey *fk, off_t *size, off_t newsize)
 }
 
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
-		     off_t off, bool spread)
+		     off_t off)
 {
 	int rc;
 
@@ -353,7 +334,7 @@ ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *
 		if (rc < 0)
 			return rc;
 	}
-	return write_span(fd, fk, size, buf, len, off, spread);
+	return write_span(fd, fk, size, buf, len, off);
 }
 
 /* Overwrite the ciphertext a shrink releases with random bytes, so that

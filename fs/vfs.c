@@ -476,7 +476,7 @@ int vfs_symlink(struct vfs *v, struct node *parent, const char *name, const char
 	struct filekey *fk =
 		filekey_new(v->keys, e->node->stamp.id, STAMP_SYMLINK, v->store->cipher);
 	off_t size = 0;
-	rc = fk ? (int)fileio_write(fd, fk, &size, target, len, 0, false) : -ENOMEM;
+	rc = fk ? (int)fileio_write(fd, fk, &size, target, len, 0) : -ENOMEM;
 	filekey_free(fk);
 	pthread_rwlock_unlock(&e->node->io);
 	close(fd);

@@ -245,7 +245,7 @@ int vfs_create(struct vfs *v, struct node *parent, const char *name, mode_t mode
 }
 
 /* Whether the read or write beginning now is the only one in progress, so
- * that a second core is likely idle and may open or seal half of it. Every
+ * that a second core is likely idle and may open half of a read. Every
  * call is paired with io_end(). */
 static bool io_begin(struct vfs *v)
 {
@@ -293,10 +293,8 @@ ssize_t vfs_write(struct vfs *v, struct handle *h, const void *buf, size_t len, 
 	if (expired_now(v, n)) {
 		rc = -ESTALE;
 	} else if ((rc = io_header_check(v, n)) == 0) {
-		bool spread = io_begin(v);
-
-		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off,
-				  spread);
+		(void)io_begin(v); /* counted, so that no read is halved meanwhile */
+		rc = fileio_write(n->data_fd, n->fk, &n->size, buf, len, h->append ? n->size : off);
 		io_end(v);
 		if (rc > 0)
 			node_touch(v, n, vfs_now(v));

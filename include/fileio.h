@@ -34,10 +34,9 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 /* Write len (<= FILEIO_MAX_IO) bytes at off; a gap past *size is filled
  * with sealed zeros. Only the blocks the range covers are rewritten; the
  * first and last are read, checked and merged when partly covered.
- * Updates *size. Returns len or -errno (-EIO on a bad existing block).
- * spread: as for fileio_read, halves a write that touches 16 to 32 blocks. */
+ * Updates *size. Returns len or -errno (-EIO on a bad existing block). */
 ssize_t fileio_write(int fd, const struct filekey *fk, off_t *size, const void *buf, size_t len,
-		     off_t off, bool spread);
+		     off_t off);
 
 /* Set the plain size to newsize: shrinking reseals the new last block and
  * overwrites the released ciphertext with random bytes before truncating;

@@ -1,7 +1,7 @@
 /* iohelper.h - a helper thread per calling thread that runs one pread,
  * pwrite or function in the background, so that large encrypted I/O
  * overlaps the kernel's copy of one chunk with sealing or opening the
- * next, and a mid-sized one seals or opens its halves on two cores. */
+ * next, and a mid-sized read opens its halves on two cores. */
 #ifndef EKYCFS_IOHELPER_H
 #define EKYCFS_IOHELPER_H
 

@@ -78,7 +78,7 @@ struct vfs {
 	struct vfs_notify notify;
 	double timeout; /* longest kernel cache time, seconds */
 	bool as_root;	/* running as root: chown new entries to the caller */
-	bool cores;	/* more than one CPU: a lone read or write may spread */
+	bool cores;	/* more than one CPU: a lone read may be halved */
 	int io_busy;	/* reads and writes in progress; atomic */
 
 	pthread_mutex_t lock;

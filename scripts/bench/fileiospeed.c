@@ -1,12 +1,12 @@
 /* fileiospeed.c - time of ekycfs's own fileio_write and fileio_read of one
- * request on a file in /dev/shm (no FUSE, no disk), done alone and halved
- * over the calling thread's helper ("spread"), to judge that lever apart
- * from the machine's disk. From the project root, after make:
+ * request on a file in /dev/shm (no FUSE, no disk); reads done alone and
+ * halved over the calling thread's helper ("spread"), to judge that lever
+ * apart from the machine's disk. From the project root, after make:
  *   gcc -O2 -Iinclude -o build/fileiospeed scripts/bench/fileiospeed.c \
  *       build/libekycfs.a -lsodium -lpthread && build/fileiospeed 100
  * The argument is the request in KiB (default 100, at most 1024). Prints
  * µs per write (a new file: truncated before each), per overwrite and per
- * read, three rounds for each mode. */
+ * read, three rounds for each mode of the reads. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,20 +37,20 @@ static int round_of(int fd, const struct filekey *fk, uint8_t *buf, size_t len, 
 	for (int i = 0; i < CALLS; i++) {
 		size = 0;
 		if (ftruncate(fd, HEADER_SIZE) < 0 ||
-		    fileio_write(fd, fk, &size, buf, len, 0, spread) != (ssize_t)len)
+		    fileio_write(fd, fk, &size, buf, len, 0) != (ssize_t)len)
 			return -1;
 	}
 	t1 = now();
 	for (int i = 0; i < CALLS; i++)
-		if (fileio_write(fd, fk, &size, buf, len, 0, spread) != (ssize_t)len)
+		if (fileio_write(fd, fk, &size, buf, len, 0) != (ssize_t)len)
 			return -1;
 	t2 = now();
 	for (int i = 0; i < CALLS; i++)
 		if (fileio_read(fd, fk, size, buf, len, 0, spread) != (ssize_t)len)
 			return -1;
 	t3 = now();
-	printf("%-7s write %6.1f  overwrite %6.1f  read %6.1f  (us per call)\n",
-	       spread ? "halved" : "alone", (t1 - t0) / CALLS * 1e6, (t2 - t1) / CALLS * 1e6,
+	printf("%-12s write %6.1f  overwrite %6.1f  read %6.1f  (us per call)\n",
+	       spread ? "reads halved" : "alone", (t1 - t0) / CALLS * 1e6, (t2 - t1) / CALLS * 1e6,
 	       (t3 - t2) / CALLS * 1e6);
 	return 0;
 }
