@@ -9,6 +9,8 @@
 #   WORKLOAD  seqwrite  512 MiB dd bs=1M conv=fsync, MiB/s
 #             seqread   512 MiB dd bs=1M, cold, MiB/s
 #             smallwrite 2000 x 100 KiB created + fsynced (bench/helper.py), files/s
+#                       (the previous round's files removed first, and their
+#                       shredding waited for, outside the timing)
 #             smallread  those read back, cold, files/s
 #             ls        cold ls -lR of 2000 x 4 KiB in 20 folders, entries/s
 #             rm        cold rm -rf of 2000 x 100 KiB in 20 folders, entries/s
@@ -73,6 +75,7 @@ drain() {
 		[ -z "$(find "$trash" -mindepth 1 -maxdepth 1 2>/dev/null | head -1)" ] && break
 		sleep 0.2
 	done
+	[ "$i" -lt 300 ] || echo "bench-ab.sh: $trash still not empty after 60 s" >&2
 	sync
 }
 # per MB SECONDS: MB / SECONDS

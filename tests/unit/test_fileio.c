@@ -687,6 +687,34 @@ Test(fileio, spread_halves_fail_alike)
 	free(buf);
 }
 
+/* A write of many blocks merges its partly covered first and last blocks;
+ * when the last one is bad the write fails after the others were sealed,
+ * and nothing of them may reach the disk. */
+Test(fileio, write_fails_whole_on_a_bad_last_block)
+{
+	size_t len = 25 * BLOCK_SIZE - 200; /* [100, 25 blocks - 100): 0 and 24 merged */
+	uint8_t *buf = malloc(len), *disk = malloc(30 * BLOCK_DISK),
+		*after = malloc(30 * BLOCK_DISK);
+	struct tfile t;
+	off_t before;
+
+	cr_assert(buf && disk && after);
+	make_file(&t, 0x32, 24, 4000);
+	flip_byte(t.fd, layout_block_offset(24) + 30);
+	before = backing_size(t.fd);
+	raw_read(t.fd, 0, disk, (size_t)before);
+	fill_pattern(buf, len, 9);
+	cr_expect_eq(fileio_write(t.fd, t.fk, &t.size, buf, len, 100), -EIO);
+	cr_expect_eq(backing_size(t.fd), before);
+	cr_expect_eq(t.size, 24 * BLOCK_SIZE + 4000);
+	raw_read(t.fd, 0, after, (size_t)before);
+	cr_expect_eq(memcmp(disk, after, (size_t)before), 0, "blocks 0-23 were written");
+	tf_close(&t);
+	free(buf);
+	free(disk);
+	free(after);
+}
+
 Test(fileio, swapped_blocks)
 {
 	struct tfile t;
