@@ -91,55 +91,19 @@ static size_t chunk_len(size_t at, size_t total)
 	return total - at < c ? total - at : c;
 }
 
-/* Plain bytes [off, off + len) of a read or a write, the whole request or
- * one of its halves. Owned by the caller's stack. */
+/* Plain bytes [off, off + len) of a read, the whole request or one of its
+ * halves. Owned by the caller's stack. */
 struct piece {
 	int fd;
 	const struct filekey *fk;
-	off_t size;	       /* plain size of the file before the call */
-	off_t off;	       /* within the file; <= size for a write */
+	off_t size;	       /* plain size of the file */
+	off_t off;	       /* within the file */
 	size_t len;	       /* > 0 */
-	uint8_t *buf;	       /* out for a read; in for a write (only read) */
+	uint8_t *buf;	       /* where the plaintext goes */
 	uint8_t *span;	       /* the sealed blocks: a part of the caller's scratch */
 	struct iohelper *pipe; /* overlaps chunks of a large piece, or NULL */
-	ssize_t result;	       /* 0 or -errno, set by the piece's function */
+	ssize_t result;	       /* 0 or -errno, set by read_piece */
 };
-
-/* Run fn on the piece, in the calling thread's scratch: pipelined through
- * its helper when large; inline when small or not spread. A spread piece
- * of SPLIT_BLOCKS to PIPE_BLOCKS blocks is halved instead (reads only):
- * the helper runs the second half, into *tail and the scratch right after
- * the first half's blocks, while this thread runs the first, and true is
- * returned. Each half sets its own result. */
-static bool run_piece(void (*fn)(void *), struct piece *p, struct piece *tail, bool spread)
-{
-	struct iohelper *mate;
-	uint64_t first, last, mid;
-
-	p->span = span_scratch();
-	if (!p->span) {
-		p->result = -ENOMEM;
-		return false;
-	}
-	layout_block_range(p->off, p->len, &first, &last);
-	if (last - first >= PIPE_BLOCKS)
-		p->pipe = iohelper_self();
-	if (p->pipe || !spread || last - first + 1 < SPLIT_BLOCKS || !(mate = iohelper_self())) {
-		fn(p);
-		return false;
-	}
-	mid = first + (last - first + 1) / 2;
-	*tail = *p;
-	tail->off = (off_t)mid * BLOCK_SIZE;
-	tail->span += (mid - first) * BLOCK_DISK;
-	p->len = (size_t)(tail->off - p->off);
-	tail->len -= p->len;
-	tail->buf += p->len;
-	iohelper_call(mate, fn, tail);
-	fn(p);
-	iohelper_wait(mate);
-	return true;
-}
 
 static void read_piece(void *arg)
 {
@@ -194,6 +158,42 @@ static void read_piece(void *arg)
 	p->result = n < 0 ? n : 0;
 }
 
+/* Read the piece, in the calling thread's scratch: pipelined through its
+ * helper when large; inline when small or not spread. A spread piece of
+ * SPLIT_BLOCKS to PIPE_BLOCKS blocks is halved instead: the helper reads
+ * the second half, into *tail and the scratch right after the first
+ * half's blocks, while this thread reads the first, and true is returned.
+ * Each half sets its own result. */
+static bool read_run(struct piece *p, struct piece *tail, bool spread)
+{
+	struct iohelper *mate;
+	uint64_t first, last, mid;
+
+	p->span = span_scratch();
+	if (!p->span) {
+		p->result = -ENOMEM;
+		return false;
+	}
+	layout_block_range(p->off, p->len, &first, &last);
+	if (last - first >= PIPE_BLOCKS)
+		p->pipe = iohelper_self();
+	if (p->pipe || !spread || last - first + 1 < SPLIT_BLOCKS || !(mate = iohelper_self())) {
+		read_piece(p);
+		return false;
+	}
+	mid = first + (last - first + 1) / 2;
+	*tail = *p;
+	tail->off = (off_t)mid * BLOCK_SIZE;
+	tail->span += (mid - first) * BLOCK_DISK;
+	p->len = (size_t)(tail->off - p->off);
+	tail->len -= p->len;
+	tail->buf += p->len;
+	iohelper_call(mate, read_piece, tail);
+	read_piece(p);
+	iohelper_wait(mate);
+	return true;
+}
+
 ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, size_t len, off_t off,
 		    bool spread)
 {
@@ -206,7 +206,7 @@ ssize_t fileio_read(int fd, const struct filekey *fk, off_t size, void *buf, siz
 	if (len > FILEIO_MAX_IO)
 		len = FILEIO_MAX_IO;
 	p.len = len;
-	if (run_piece(read_piece, &p, &tail, spread) && p.result >= 0)
+	if (read_run(&p, &tail, spread) && p.result >= 0)
 		p.result = tail.result;
 	return p.result < 0 ? p.result : (ssize_t)len;
 }
@@ -228,77 +228,66 @@ static int read_block(int fd, const struct filekey *fk, off_t size, uint64_t ind
 	return block_open(fk, index, sealed, blen + BLOCK_OVERHEAD, plain);
 }
 
-static void write_piece(void *arg)
+/* Write [off, off+len) with off <= *size: the in-file case. */
+static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
+			  size_t len, off_t off)
 {
-	struct piece *p = arg;
-	uint8_t *span = p->span;
+	uint8_t *span = span_scratch();
 	uint8_t plain[BLOCK_SIZE];
 	uint64_t first, last;
-	off_t end = p->off + (off_t)p->len;
+	off_t end = off + (off_t)len;
 	size_t pos = 0, disk_len = 0, flushed = 0;
+	struct iohelper *pipe;
 	int rc;
 
-	layout_block_range(p->off, p->len, &first, &last);
+	if (!span)
+		return -ENOMEM;
+	layout_block_range(off, len, &first, &last);
+	pipe = last - first >= PIPE_BLOCKS ? iohelper_self() : NULL;
 	for (uint64_t i = first; i <= last; i++) {
 		off_t bstart = (off_t)i * BLOCK_SIZE;
-		size_t old = block_len(p->size, i);
-		size_t from = i == first ? (size_t)(p->off - bstart) : 0;
+		size_t old = block_len(*size, i);
+		size_t from = i == first ? (size_t)(off - bstart) : 0;
 		size_t to = end - bstart >= BLOCK_SIZE ? BLOCK_SIZE : (size_t)(end - bstart);
 		size_t blen = to > old ? to : old;
 		uint8_t *sealed = span + disk_len;
 
 		if (from > 0 || to < old) {
-			rc = read_block(p->fd, p->fk, p->size, i, plain);
+			rc = read_block(fd, fk, *size, i, plain);
 			if (rc < 0) {
 				if (flushed > 0)
-					iohelper_wait(p->pipe); /* span is still being written */
-				p->result = rc;
-				return;
+					iohelper_wait(pipe); /* span is still being written */
+				return rc;
 			}
-			memcpy(plain + from, p->buf + pos, to - from);
-			block_seal(p->fk, i, plain, blen, sealed);
+			memcpy(plain + from, buf + pos, to - from);
+			block_seal(fk, i, plain, blen, sealed);
 			crypto_wipe(plain, sizeof(plain));
 		} else {
-			block_seal(p->fk, i, p->buf + pos, blen, sealed);
+			block_seal(fk, i, buf + pos, blen, sealed);
 		}
 		pos += to - from;
 		disk_len += blen + BLOCK_OVERHEAD;
 		/* A large write hands each sealed chunk to the helper and seals
 		 * the next one while the kernel copies it. */
-		if (p->pipe && ((i - first + 1) % PIPE_BLOCKS == 0 || i == last)) {
-			if (flushed > 0 && (rc = (int)iohelper_wait(p->pipe)) < 0) {
-				p->result = rc;
-				return;
-			}
-			iohelper_pwrite(p->pipe, p->fd, span + flushed, disk_len - flushed,
+		if (pipe && ((i - first + 1) % PIPE_BLOCKS == 0 || i == last)) {
+			if (flushed > 0 && (rc = (int)iohelper_wait(pipe)) < 0)
+				return rc;
+			iohelper_pwrite(pipe, fd, span + flushed, disk_len - flushed,
 					layout_block_offset(first) + (off_t)flushed);
 			flushed = disk_len;
 		}
 	}
-	rc = p->pipe ? (int)iohelper_wait(p->pipe)
-		     : pwrite_full(p->fd, span, disk_len, layout_block_offset(first));
+	rc = pipe ? (int)iohelper_wait(pipe)
+		  : pwrite_full(fd, span, disk_len, layout_block_offset(first));
+	if (rc < 0)
+		return rc;
 	/* Write-behind: a large write starts the disk write of what it just
 	 * put in the backing file's cache, so that a stream's disk time
 	 * overlaps its encryption instead of all waiting for the final fsync.
 	 * Only a hint: errors show at fsync as usual. */
-	if (rc >= 0 && p->pipe)
-		(void)sync_file_range(p->fd, layout_block_offset(first), (off_t)disk_len,
+	if (pipe)
+		(void)sync_file_range(fd, layout_block_offset(first), (off_t)disk_len,
 				      SYNC_FILE_RANGE_WRITE);
-	p->result = rc;
-}
-
-/* Write [off, off+len) with off <= *size: the in-file case. Never halved
- * over two threads: sealing did not get faster that way (docs/benchmarks.md). */
-static ssize_t write_span(int fd, const struct filekey *fk, off_t *size, const uint8_t *buf,
-			  size_t len, off_t off)
-{
-	struct piece p = {
-		.fd = fd, .fk = fk, .size = *size, .off = off, .len = len, .buf = (uint8_t *)buf};
-	off_t end = off + (off_t)len;
-
-	run_piece(write_piece, &p, NULL, false);
-	if (p.result < 0)
-		return p.result;
 	if (end > *size)
 		*size = end;
 	return (ssize_t)len;
