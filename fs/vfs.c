@@ -1,10 +1,10 @@
 /* vfs.c - the core's lifecycle and namespace: lookup, attributes, creating,
  * removing, renaming and linking entries inside zones. */
 #include <dirent.h>
-#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -93,9 +93,10 @@ static int io_get_fd_locked(struct vfs *v, struct node *n, int fd, bool prefetch
 		rc = header_from_stamp(v, n, &h);
 	} else {
 		rc = fileio_read_header(n->data_fd, &h);
+		/* A header from elsewhere fails; one that passes has the
+		 * store's cipher, so the key below is the one the stamp gives. */
 		if (rc == 0 && !header_matches(v, n, &h))
-			rc = -EIO; /* a header from elsewhere */
-				   /* (h.cipher is then the header's: the same, or we failed) */
+			rc = -EIO;
 	}
 	if (rc < 0)
 		goto out_close;
