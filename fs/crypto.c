@@ -481,8 +481,9 @@ int block_open(const struct filekey *fk, uint64_t index, const uint8_t *in, size
 			plain, NULL, in + BLOCK_NONCE, len, in + BLOCK_NONCE + len, ad, sizeof(ad),
 			in, fk->key);
 	}
-	if (rc != 0)
-		return -EIO;
-	memcpy(out, plain, len);
-	return (int)len;
+	if (rc == 0)
+		memcpy(out, plain, len);
+	/* No plaintext stays behind in this thread's stack. */
+	crypto_wipe(plain, len);
+	return rc == 0 ? (int)len : -EIO;
 }

@@ -149,6 +149,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_readlink(req, buf);
+	crypto_wipe(buf, sizeof(buf));
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -259,6 +260,18 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* Wipe plaintext a request brought (written data, an xattr value): it
+ * lies in this worker's receive buffer, which libfuse allocated and keeps
+ * for the next request, and would otherwise stay there until overwritten.
+ * The buffer is writable heap and stays this worker's until the callback
+ * returns, so the wipe may follow the reply; const is only the callback's
+ * signature (ekycfs has no write_buf callback, so libfuse never splices a
+ * WRITE into a pipe). */
+static void wipe_request(const void *data, size_t size)
+{
+	crypto_wipe((void *)(uintptr_t)data, size);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -271,14 +284,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	n = vfs_read(vfs_of(req), handle_of(fi), buf, size, off);
-	if (n < 0) {
-		/* A read that failed part-way (a bad block) may have opened
-		 * the blocks before it, or the other half's: none goes out. */
-		crypto_wipe(buf, size);
+	/* A read that failed part-way (a bad block) may have opened the
+	 * blocks before it, or the other half's: none goes out. */
+	if (n < 0)
 		fuse_reply_err(req, (int)-n);
-	} else {
+	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	}
+	crypto_wipe(buf, size);
 	free(buf);
 }
 
@@ -294,6 +306,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	wipe_request(buf, size); /* after the reply: the writer does not wait for it */
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -432,8 +445,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fuse_reply_err(req,
-		       -vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size, flags));
+	int rc = vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size, flags);
+
+	fuse_reply_err(req, -rc);
+	wipe_request(value, size);
 }
 
 /* Shared by getxattr and listxattr: size 0 asks for the length. */
@@ -458,6 +473,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	n = vfs_getxattr(vfs_of(req), node_of(req, ino), name, buf, size);
 	reply_xattr(req, n, buf, size);
+	if (buf)
+		crypto_wipe(buf, size);
 	free(buf);
 }
 

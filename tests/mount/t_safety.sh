@@ -518,3 +518,77 @@ test_safety_help_version() {
 	echo "$out" | grep -Eq '^ekycfs [0-9]+\.[0-9]+' || fail "--version output: $out"
 	out=$("$EKYCFS" -V) || fail "-V exit status"
 }
+
+# safety_in_memory PID NEEDLE_HEX: whether the bytes NEEDLE_HEX occur in the
+# writable memory of process PID (heap, thread stacks, anonymous maps).
+safety_in_memory() {
+	python3 - "$1" "$2" <<'PY'
+import re, sys
+pid, needle = sys.argv[1], bytes.fromhex(sys.argv[2])
+found = []
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        f = line.split()
+        if f[1][:2] != "rw":
+            continue
+        lo, hi = (int(x, 16) for x in f[0].split("-"))
+        try:
+            mem.seek(lo)
+            chunk = mem.read(hi - lo)
+        except OSError:
+            continue
+        if needle in chunk:
+            found.append(line.strip())
+for l in found:
+    print("    found in", l, file=sys.stderr)
+sys.exit(0 if found else 1)
+PY
+}
+
+# Plaintext lives in the daemon only while a request is served: after the
+# replies, nothing written or read (content, xattr values) is left in its
+# memory (libfuse's request buffers, reply buffers, decryption scratch),
+# though the file itself lives on.
+test_safety_no_plaintext_left_in_daemon() {
+	local pid pat
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
+	pid=$FG_PID
+	Z=$T/M/rlc
+	pat=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	# The pattern repeated: any 96 bytes of plaintext hold its first 32.
+	python3 - "$pat" "$T/plain" <<'PY' || fail "making the test file"
+import sys
+open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * (300 * 1024 // 64 + 7))
+PY
+	safety_in_memory "$pid" "${pat:0:64}" && fail "the pattern is in the daemon before any write"
+	# Whole-block writes, partial writes (read-modify-write), and reads:
+	# cold through the page cache (large, and a lone 100 KiB one, which is
+	# halved), and unaligned through a read-write (direct I/O) handle.
+	expect cp "$T/plain" "$Z/big"
+	expect dd if="$T/plain" of="$Z/small" bs=1000 count=100 status=none
+	expect dd if="$T/plain" of="$Z/small" bs=777 seek=3 count=5 conv=notrunc status=none
+	python3 - "$Z" <<'PY' || fail "reading back"
+import os, sys
+z = sys.argv[1]
+want = open(os.path.join(z, "..", "..", "plain"), "rb").read()
+for name, size in (("big", len(want)), ("small", 100000)):
+    fd = os.open(os.path.join(z, name), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    assert len(os.read(fd, 1 << 20)) == size
+    os.close(fd)
+fd = os.open(os.path.join(z, "big"), os.O_RDWR)
+for off in (5, 4090, 70001, len(want) - 9):
+    assert os.pread(fd, 5000, off) == want[off:off + 5000]
+os.close(fd)
+PY
+	expect cmp "$T/plain" "$Z/big"
+	# An xattr value, set and read back.
+	expect setfattr -n user.note -v "0x$pat$pat" "$Z/small"
+	expect_eq "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.note").hex())' \
+		"$Z/small")" "$pat$pat" "xattr value read back"
+	sleep 0.5
+	if safety_in_memory "$pid" "${pat:0:64}"; then
+		fail "plaintext left in the daemon's memory after the requests"
+	fi
+	[ -s "$Z/big" ] || fail "the file is gone"
+}
