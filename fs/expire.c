@@ -332,7 +332,7 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 		 * new entry): the reaper judges it again in a second. */
 		if (cannot_look(rc) || rc == -ENOTEMPTY)
 			vfs_schedule(v, dir, bname, now + NSEC_PER_SEC);
-		return;
+		goto out;
 	}
 	vfs_remove_sidecar(dir, bname);
 	/* Marking tells the kernel (once); a hard-linked file's other names
@@ -344,6 +344,8 @@ static void vanish(struct vfs *v, struct node *dir, const char *bname, const str
 	if (v->notify.entry_gone && named)
 		v->notify.entry_gone(v->notify.arg, dir, n, plain);
 	vfs_recheck_dir(v, dir, now);
+out:
+	crypto_wipe(plain, sizeof(plain));
 }
 
 /* Verdict on an entry not held in memory: *deadline, and whether it is

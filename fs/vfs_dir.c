@@ -86,14 +86,14 @@ static int plus_entry(struct vfs *v, struct node *dir, const char *stored, int64
 	return vfs_entry_at(v, dir, stored, &sb, now, e); /* -EMFILE: list it plainly */
 }
 
-int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
-		void *arg)
+/* vfs_readdir's work; plain is the caller's scratch for each name. */
+static int readdir_dir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
+		       void *arg, char plain[NAMES_PLAIN_MAX + 1])
 {
 	static const mode_t types[] = {[STAMP_REG] = S_IFREG,
 				       [STAMP_SYMLINK] = S_IFLNK,
 				       [STAMP_FIFO] = S_IFIFO,
 				       [STAMP_DIR] = S_IFDIR};
-	char plain[NAMES_PLAIN_MAX + 1];
 	int64_t now = vfs_now(v);
 	DIR *dp = dh->dp;
 	struct dirent *d;
@@ -116,10 +116,10 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 		dh->pos = telldir(dp);
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) {
 			st.st_mode = S_IFDIR;
-			strcpy(plain, d->d_name);
+			snprintf(plain, NAMES_PLAIN_MAX + 1, "%s", d->d_name);
 		} else if (names_is_sidecar(d->d_name)) {
 			continue;
-		} else if (vfs_decode(v, dh->n, d->d_name, plain, sizeof(plain)) < 0) {
+		} else if (vfs_decode(v, dh->n, d->d_name, plain, NAMES_PLAIN_MAX + 1) < 0) {
 			foreign_name(v, dh->n, d->d_name, now);
 			continue;
 		} else if (plus && (rc = plus_entry(v, dh->n, d->d_name, now, &e)) == 0) {
@@ -148,6 +148,16 @@ int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_e
 			return 0;
 		}
 	}
+}
+
+int vfs_readdir(struct vfs *v, struct dirhandle *dh, off_t off, bool plus, vfs_emit_fn emit,
+		void *arg)
+{
+	char plain[NAMES_PLAIN_MAX + 1];
+	int rc = readdir_dir(v, dh, off, plus, emit, arg, plain);
+
+	crypto_wipe(plain, sizeof(plain)); /* the last name listed */
+	return rc;
 }
 
 int vfs_releasedir(struct vfs *v, struct dirhandle *dh)
@@ -280,7 +290,8 @@ ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *valu
 	crypto_xattr_slot(v->keys, id, name, slot);
 	len = read_slot(v, path, id, slot, stored, size ? value : NULL, size);
 	if (len >= 0 && strcmp(stored, name) != 0)
-		return -EIO; /* a blob from another slot */
+		len = -EIO; /* a blob from another slot */
+	crypto_wipe(stored, sizeof(stored));
 	return len;
 }
 
@@ -288,8 +299,7 @@ ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 {
 	char path[64], raw[XATTR_LIST_MAX], name[XATTR_NAME_MAX + 1];
 	uint8_t id[FILE_ID_BYTES];
-	size_t out = 0;
-	ssize_t len;
+	ssize_t len, out = 0;
 	int rc = xattr_target(v, n, path, sizeof(path), id);
 
 	if (rc < 0)
@@ -308,13 +318,16 @@ ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 		    read_slot(v, path, id, slot, name, NULL, 0) < 0)
 			continue;
 		need = strlen(name) + 1;
-		if (size && out + need > size)
-			return -ERANGE;
+		if (size && (size_t)out + need > size) {
+			out = -ERANGE;
+			break;
+		}
 		if (size)
 			memcpy(list + out, name, need);
-		out += need;
+		out += (ssize_t)need;
 	}
-	return (ssize_t)out;
+	crypto_wipe(name, sizeof(name)); /* the last name read */
+	return out;
 }
 
 int vfs_removexattr(struct vfs *v, struct node *n, const char *name)

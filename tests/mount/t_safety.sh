@@ -592,3 +592,52 @@ PY
 	fi
 	[ -s "$Z/big" ] || fail "the file is gone"
 }
+
+# Names too (of files, folders, symlink targets, xattrs) are plaintext in
+# the daemon only while a request is served: after lookups, listings,
+# renames, xattr calls and removal, none is left in its memory; the nodes
+# know entries by their encrypted backing names.
+test_safety_no_names_left_in_daemon() {
+	local pid mk hex
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
+	pid=$FG_PID
+	Z=$T/M/rlc
+	mk="NM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	hex=$(printf '%s' "$mk" | od -An -tx1 | tr -d ' \n')
+	safety_in_memory "$pid" "$hex" && fail "the name is in the daemon before any request"
+	expect sh -c "echo x > '$Z/$mk.jpg'"
+	expect mkdir "$Z/d-$mk"
+	expect ln -s "../$mk.jpg" "$Z/d-$mk/l"
+	expect setfattr -n "user.$mk" -v 1 "$Z/$mk.jpg"
+	ls "$Z" >/dev/null && ls -l "$Z" "$Z/d-$mk" >/dev/null || fail "listing"
+	expect_eq "$(readlink "$Z/d-$mk/l")" "../$mk.jpg" "link target"
+	getfattr -d "$Z/$mk.jpg" | grep -q "user.$mk" || fail "xattr name listed"
+	expect_eq "$(getfattr --only-values -n "user.$mk" "$Z/$mk.jpg")" 1 "xattr value"
+	expect mv "$Z/$mk.jpg" "$Z/$mk.png"
+	expect cat "$Z/$mk.png" >/dev/null
+	stat "$Z/nothing-$mk" 2>/dev/null && fail "a name that is not there"
+	sleep 0.5
+	safety_in_memory "$pid" "$hex" && fail "a name left in the daemon's memory while its entry lives"
+	expect rm -rf "$Z/d-$mk" "$Z/$mk.png"
+	sleep 0.5
+	if safety_in_memory "$pid" "$hex"; then fail "a name left in the daemon's memory after removal"; fi
+}
+
+# And when an entry vanishes at its deadline (the kernel is told its name):
+# neither its name nor its content is left in the daemon's memory.
+test_safety_nothing_left_after_vanishing() {
+	local pid mk hex pat
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=2s
+	pid=$FG_PID
+	Z=$T/M/rlc
+	mk="NM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	hex=$(printf '%s' "$mk" | od -An -tx1 | tr -d ' \n')
+	pat=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	python3 -c 'import sys; open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * 1000)' \
+		"$pat" "$Z/$mk.jpg" || fail "writing"
+	expect cmp -s "$Z/$mk.jpg" "$Z/$mk.jpg"
+	wait_until 10 test ! -e "$Z/$mk.jpg" || fail "did not vanish"
+	sleep 0.5
+	safety_in_memory "$pid" "$hex" && fail "its name left in the daemon's memory"
+	if safety_in_memory "$pid" "${pat:0:64}"; then fail "its content left in the daemon's memory"; fi
+}
