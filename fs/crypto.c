@@ -78,6 +78,13 @@ void crypto_wipe(void *buf, size_t len)
 	sodium_memzero(buf, len);
 }
 
+__attribute__((noinline)) void crypto_wipe_stack(void)
+{
+	uint8_t below[CRYPTO_STACK_BURN];
+
+	sodium_memzero(below, sizeof(below));
+}
+
 static struct keys *keys_alloc(void)
 {
 	struct keys *k = sodium_malloc(sizeof(*k));

@@ -12,6 +12,8 @@
  * SETATTR. */
 #include "fuse_io.h"
 
+#include "crypto.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +38,8 @@ static _Atomic uint32_t init_offered;  /* its flags */
 static _Atomic uint32_t init_offered2; /* and flags2 (with FUSE_INIT_EXT) */
 static _Atomic bool direct_mmap;       /* FUSE_DIRECT_IO_ALLOW_MMAP granted */
 static __thread bool kill_suidgid;     /* the request this thread serves */
+static __thread void *last_buf;	       /* the request this thread served last */
+static __thread size_t last_len;       /* its length, 0 when nothing to wipe */
 
 bool fuse_io_direct_mmap(void)
 {
@@ -81,11 +85,23 @@ static void inspect(const uint8_t *buf, size_t n)
 	}
 }
 
+/* A worker calls this for its next request only when its last one is
+ * done (libfuse's loops serve one request at a time per thread, and main.c
+ * keeps workers alive, so no buffer is freed with a request in it). Before
+ * waiting, wipe what the last request brought into the buffer (written
+ * data, names, xattr values; also when libfuse answered it itself, as it
+ * does under allow_root) and what serving it left on the stack. */
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
-	ssize_t n = read(fd, buf, len);
+	ssize_t n;
 
 	(void)userdata;
+	if (buf == last_buf && last_len > 0)
+		crypto_wipe(buf, last_len);
+	crypto_wipe_stack();
+	n = read(fd, buf, len);
+	last_buf = buf;
+	last_len = n > 0 ? (size_t)n : 0;
 	kill_suidgid = false;
 	if (n >= (ssize_t)sizeof(struct fuse_in_header))
 		inspect(buf, (size_t)n);

@@ -70,29 +70,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-/* Wipe plaintext a request brought (written data, a name, an xattr): it
- * lies in this worker's receive buffer, which libfuse allocated and keeps
- * for the next request, and would otherwise stay there until overwritten.
- * The buffer is writable heap and stays this worker's until the callback
- * returns, so the wipe may follow the reply; const is only the callback's
- * signature (ekycfs has no write_buf callback, so libfuse never splices a
- * WRITE into a pipe). */
-static void wipe_request(const void *data, size_t size)
-{
-	crypto_wipe((void *)(uintptr_t)data, size);
-}
-
-static void wipe_name(const char *name)
-{
-	wipe_request(name, strlen(name));
-}
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vfs_entry e;
 
 	reply_entry(req, vfs_lookup(vfs_of(req), node_of(req, parent), name, &e), &e);
-	wipe_name(name);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -177,7 +159,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 	(void)rdev;
 	reply_entry(req, vfs_mknod(vfs_of(req), node_of(req, parent), name, mode, &c, &e), &e);
-	wipe_name(name);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -186,7 +167,6 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct vfs_entry e;
 
 	reply_entry(req, vfs_mkdir(vfs_of(req), node_of(req, parent), name, mode, &c, &e), &e);
-	wipe_name(name);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -195,20 +175,16 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	struct vfs_entry e;
 
 	reply_entry(req, vfs_symlink(vfs_of(req), node_of(req, parent), name, link, &c, &e), &e);
-	wipe_name(name);
-	wipe_name(link);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -vfs_unlink(vfs_of(req), node_of(req, parent), name));
-	wipe_name(name);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -vfs_rmdir(vfs_of(req), node_of(req, parent), name));
-	wipe_name(name);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -216,8 +192,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	fuse_reply_err(req, -vfs_rename(vfs_of(req), node_of(req, parent), name,
 					node_of(req, newparent), newname, flags));
-	wipe_name(name);
-	wipe_name(newname);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -227,7 +201,6 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	reply_entry(req,
 		    vfs_link(vfs_of(req), node_of(req, ino), node_of(req, newparent), newname, &e),
 		    &e);
-	wipe_name(newname);
 }
 
 /* A handle that may write bypasses the kernel's page cache: each read and
@@ -267,7 +240,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct handle *h;
 	int rc = vfs_create(vfs_of(req), node_of(req, parent), name, mode, fi->flags, &c, &e, &h);
 
-	wipe_name(name);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -322,7 +294,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
-	wipe_request(buf, size); /* after the reply: the writer does not wait for it */
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -463,11 +434,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	int rc = vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size, flags);
-
-	fuse_reply_err(req, -rc);
-	wipe_name(name);
-	wipe_request(value, size);
+	fuse_reply_err(req,
+		       -vfs_setxattr(vfs_of(req), node_of(req, ino), name, value, size, flags));
 }
 
 /* Shared by getxattr and listxattr: size 0 asks for the length. */
@@ -492,7 +460,6 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	n = vfs_getxattr(vfs_of(req), node_of(req, ino), name, buf, size);
 	reply_xattr(req, n, buf, size);
-	wipe_name(name);
 	if (buf)
 		crypto_wipe(buf, size);
 	free(buf);
@@ -517,7 +484,6 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	fuse_reply_err(req, -vfs_removexattr(vfs_of(req), node_of(req, ino), name));
-	wipe_name(name);
 }
 
 const struct fuse_lowlevel_ops ekycfs_ops = {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "crypto.h"
 #include "util.h"
 
 enum io_op { IO_NONE, IO_PREAD, IO_PWRITE, IO_CALL, IO_QUIT };
@@ -45,6 +46,7 @@ static void *helper_main(void *arg)
 			r = pwrite_full(h->fd, h->buf, h->len, h->off);
 		else
 			h->fn(h->buf);
+		crypto_wipe_stack(); /* fn opened blocks here */
 		pthread_mutex_lock(&h->mu);
 		h->result = r;
 		h->op = IO_NONE;

@@ -178,6 +178,7 @@ static void *prune_main(void *arg)
 		pthread_mutex_unlock(&v->prune_mu);
 		if (vfs_node_fds(v) > keep)
 			vfs_prune(v, keep);
+		crypto_wipe_stack(); /* plain names decoded to tell the kernel */
 		nanosleep(&pause, NULL);
 		pthread_mutex_lock(&v->prune_mu);
 	}

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
+
 #define POP_BATCH 64
 
 struct reaper {
@@ -178,6 +180,7 @@ static void *reaper_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			for (size_t i = 0; i < n; i++)
 				r->fn(r->ctx, &due[i]);
+			crypto_wipe_stack(); /* plain names decoded to tell the kernel */
 			pthread_mutex_lock(&r->lock);
 		} else if (r->len == 0) {
 			pthread_cond_wait(&r->wake, &r->lock);

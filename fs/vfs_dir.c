@@ -297,16 +297,24 @@ ssize_t vfs_getxattr(struct vfs *v, struct node *n, const char *name, void *valu
 
 ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 {
-	char path[64], raw[XATTR_LIST_MAX], name[XATTR_NAME_MAX + 1];
+	char path[64], *raw, name[XATTR_NAME_MAX + 1];
 	uint8_t id[FILE_ID_BYTES];
 	ssize_t len, out = 0;
 	int rc = xattr_target(v, n, path, sizeof(path), id);
 
 	if (rc < 0)
 		return rc == -EPERM ? 0 : rc;
-	len = listxattr(path, raw, sizeof(raw));
-	if (len < 0)
-		return -errno;
+	/* 64 KiB: on the heap, so that a request's stack stays within what
+	 * crypto_wipe_stack() clears after it. */
+	raw = malloc(XATTR_LIST_MAX);
+	if (!raw)
+		return -ENOMEM;
+	len = listxattr(path, raw, XATTR_LIST_MAX);
+	if (len < 0) {
+		len = -errno;
+		free(raw);
+		return len;
+	}
 	/* Only the user's own; the stamp and user.ekycfs.expires stay out
 	 * so that cp -a and rsync -X do not try to copy them. */
 	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(raw + i) + 1) {
@@ -327,6 +335,7 @@ ssize_t vfs_listxattr(struct vfs *v, struct node *n, char *list, size_t size)
 		out += (ssize_t)need;
 	}
 	crypto_wipe(name, sizeof(name)); /* the last name read */
+	free(raw);
 	return out;
 }
 

@@ -405,8 +405,10 @@ int vfs_readlink(struct vfs *v, struct node *n, char *buf, size_t len)
 /* Copy n's user xattr slots from fd `from` to fd `to` (same entry id). */
 static void copy_user_xattrs(int from, int to)
 {
-	char list[XATTR_LIST_MAX], *val = malloc(XATTR_SIZE_MAX);
-	ssize_t len = flistxattr(from, list, sizeof(list));
+	/* Both on the heap, so that a request's stack stays within what
+	 * crypto_wipe_stack() clears after it. */
+	char *list = malloc(XATTR_LIST_MAX), *val = malloc(XATTR_SIZE_MAX);
+	ssize_t len = list ? flistxattr(from, list, XATTR_LIST_MAX) : -1;
 
 	for (ssize_t i = 0; val && i < len; i += (ssize_t)strlen(list + i) + 1) {
 		ssize_t vlen;
@@ -418,6 +420,7 @@ static void copy_user_xattrs(int from, int to)
 			fsetxattr(to, list + i, val, (size_t)vlen, 0);
 	}
 	free(val);
+	free(list);
 }
 
 /* Make an empty backing file in the trash that continues entry n: same

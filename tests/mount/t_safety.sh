@@ -519,48 +519,119 @@ test_safety_help_version() {
 	out=$("$EKYCFS" -V) || fail "-V exit status"
 }
 
-# safety_in_memory PID NEEDLE_HEX: whether the bytes NEEDLE_HEX occur in the
-# writable memory of process PID (heap, thread stacks, anonymous maps).
+# safety_in_memory PID HEX...: whether any of the byte strings HEX...
+# occurs in the writable memory of process PID (heap, thread stacks,
+# anonymous maps); prints where. Exit 0 found, 1 not found, 2 when the
+# memory could not be read (a scan that cannot look must not pass).
 safety_in_memory() {
-	python3 - "$1" "$2" <<'PY'
-import re, sys
-pid, needle = sys.argv[1], bytes.fromhex(sys.argv[2])
-found = []
-with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
-    for line in maps:
-        f = line.split()
-        if f[1][:2] != "rw":
-            continue
-        lo, hi = (int(x, 16) for x in f[0].split("-"))
-        try:
-            mem.seek(lo)
-            chunk = mem.read(hi - lo)
-        except OSError:
-            continue
-        if needle in chunk:
-            found.append(line.strip())
+	python3 - "$@" <<'PY'
+import sys
+pid, needles = sys.argv[1], [bytes.fromhex(h) for h in sys.argv[2:]]
+found, read = [], 0
+try:
+    with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if f[1][:2] != "rw":
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                chunk = mem.read(hi - lo)
+            except OSError as e:
+                print("    cannot read %s: %s" % (f[0], e), file=sys.stderr)
+                continue
+            read += len(chunk)
+            for n in needles:
+                i = chunk.find(n)
+                if i >= 0:
+                    found.append("%s at +%#x: %s" % (line.strip(), i, n.hex()))
+except OSError as e:
+    print("    cannot read the memory of %s: %s" % (pid, e), file=sys.stderr)
+    sys.exit(2)
+if read == 0:
+    print("    nothing of %s's memory could be read" % pid, file=sys.stderr)
+    sys.exit(2)
 for l in found:
     print("    found in", l, file=sys.stderr)
 sys.exit(0 if found else 1)
 PY
 }
 
+# safety_hex STRING: its bytes in hex.
+safety_hex() {
+	printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
+
+# safety_scan_ready PID: the daemon runs and the scan sees what it must
+# (the mountpoint's path, which the daemon holds), so that a scan that
+# finds nothing means something.
+safety_scan_ready() {
+	kill -0 "$1" 2>/dev/null || fail "the daemon is not running"
+	safety_in_memory "$1" "$(safety_hex "$T/M")" 2>/dev/null
+	case $? in
+	0) ;;
+	1) fail "the scan does not find the mountpoint's path in the daemon: it cannot be trusted" ;;
+	*) fail "cannot read the daemon's memory (root with CAP_SYS_PTRACE is needed)" ;;
+	esac
+}
+
+# safety_clean PID WHAT HEX...: none of HEX... is in the daemon's memory,
+# or is gone within 5 s (requests the kernel sends on its own, such as a
+# RELEASE, may still be in flight); fails the test with WHAT otherwise.
+safety_clean() {
+	local pid=$1 what=$2 rc i
+	shift 2
+	for i in $(seq 20); do
+		kill -0 "$pid" 2>/dev/null || fail "the daemon died"
+		safety_in_memory "$pid" "$@" 2>/dev/null
+		rc=$?
+		[ $rc = 1 ] && return 0
+		[ $rc = 2 ] && fail "cannot read the daemon's memory"
+		sleep 0.25
+	done
+	safety_in_memory "$pid" "$@"
+	fail "$what"
+}
+
+# safety_pattern: 64 random bytes as hex; safety_pattern_needles HEX: its
+# four 16-byte quarters. A file of the pattern repeated holds each quarter
+# at every 16-byte-aligned offset, so any 16 aligned bytes of its plaintext
+# left anywhere (a vector register spilled, a cipher's block) are found.
+safety_pattern() {
+	head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}
+safety_pattern_needles() {
+	echo "${1:0:32} ${1:32:32} ${1:64:32} ${1:96:32}"
+}
+
+# safety_name: 40 random letters and digits; safety_name_needles NAME: the
+# hex of its five 8-byte words (hashing a name leaves such words behind).
+safety_name() {
+	python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(40)))'
+}
+safety_name_needles() {
+	local i
+	for i in 0 8 16 24 32; do printf '%s ' "$(safety_hex "${1:$i:8}")"; done
+}
+
 # Plaintext lives in the daemon only while a request is served: after the
 # replies, nothing written or read (content, xattr values) is left in its
-# memory (libfuse's request buffers, reply buffers, decryption scratch),
-# though the file itself lives on.
+# memory (libfuse's request buffers, reply buffers, decryption scratch,
+# stacks), though the file itself lives on.
 test_safety_no_plaintext_left_in_daemon() {
 	local pid pat
 	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
 	pid=$FG_PID
 	Z=$T/M/rlc
-	pat=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	# The pattern repeated: any 96 bytes of plaintext hold its first 32.
+	safety_scan_ready "$pid"
+	pat=$(safety_pattern)
 	python3 - "$pat" "$T/plain" <<'PY' || fail "making the test file"
 import sys
 open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * (300 * 1024 // 64 + 7))
 PY
-	safety_in_memory "$pid" "${pat:0:64}" && fail "the pattern is in the daemon before any write"
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "the pattern is in the daemon before any write" $(safety_pattern_needles "$pat")
 	# Whole-block writes, partial writes (read-modify-write), and reads:
 	# cold through the page cache (large, and a lone 100 KiB one, which is
 	# halved), and unaligned through a read-write (direct I/O) handle.
@@ -586,25 +657,25 @@ PY
 	expect setfattr -n user.note -v "0x$pat$pat" "$Z/small"
 	expect_eq "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.note").hex())' \
 		"$Z/small")" "$pat$pat" "xattr value read back"
-	sleep 0.5
-	if safety_in_memory "$pid" "${pat:0:64}"; then
-		fail "plaintext left in the daemon's memory after the requests"
-	fi
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "plaintext left in the daemon's memory after the requests" \
+		$(safety_pattern_needles "$pat")
 	[ -s "$Z/big" ] || fail "the file is gone"
 }
 
 # Names too (of files, folders, symlink targets, xattrs) are plaintext in
 # the daemon only while a request is served: after lookups, listings,
-# renames, xattr calls and removal, none is left in its memory; the nodes
-# know entries by their encrypted backing names.
+# renames, xattr calls and removal, no 8-byte word of one is left in its
+# memory; the nodes know entries by their encrypted backing names.
 test_safety_no_names_left_in_daemon() {
-	local pid mk hex
+	local pid mk
 	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
 	pid=$FG_PID
 	Z=$T/M/rlc
-	mk="NM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-	hex=$(printf '%s' "$mk" | od -An -tx1 | tr -d ' \n')
-	safety_in_memory "$pid" "$hex" && fail "the name is in the daemon before any request"
+	safety_scan_ready "$pid"
+	mk=$(safety_name)
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "the name is in the daemon before any request" $(safety_name_needles "$mk")
 	expect sh -c "echo x > '$Z/$mk.jpg'"
 	expect mkdir "$Z/d-$mk"
 	expect ln -s "../$mk.jpg" "$Z/d-$mk/l"
@@ -616,28 +687,33 @@ test_safety_no_names_left_in_daemon() {
 	expect mv "$Z/$mk.jpg" "$Z/$mk.png"
 	expect cat "$Z/$mk.png" >/dev/null
 	stat "$Z/nothing-$mk" 2>/dev/null && fail "a name that is not there"
-	sleep 0.5
-	safety_in_memory "$pid" "$hex" && fail "a name left in the daemon's memory while its entry lives"
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "a name left in the daemon's memory while its entry lives" \
+		$(safety_name_needles "$mk")
 	expect rm -rf "$Z/d-$mk" "$Z/$mk.png"
-	sleep 0.5
-	if safety_in_memory "$pid" "$hex"; then fail "a name left in the daemon's memory after removal"; fi
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "a name left in the daemon's memory after removal" \
+		$(safety_name_needles "$mk")
 }
 
 # And when an entry vanishes at its deadline (the kernel is told its name):
 # neither its name nor its content is left in the daemon's memory.
 test_safety_nothing_left_after_vanishing() {
-	local pid mk hex pat
+	local pid mk pat
 	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=2s
 	pid=$FG_PID
 	Z=$T/M/rlc
-	mk="NM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-	hex=$(printf '%s' "$mk" | od -An -tx1 | tr -d ' \n')
-	pat=$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	safety_scan_ready "$pid"
+	mk=$(safety_name)
+	pat=$(safety_pattern)
 	python3 -c 'import sys; open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * 1000)' \
 		"$pat" "$Z/$mk.jpg" || fail "writing"
 	expect cmp -s "$Z/$mk.jpg" "$Z/$mk.jpg"
-	wait_until 10 test ! -e "$Z/$mk.jpg" || fail "did not vanish"
-	sleep 0.5
-	safety_in_memory "$pid" "$hex" && fail "its name left in the daemon's memory"
-	if safety_in_memory "$pid" "${pat:0:64}"; then fail "its content left in the daemon's memory"; fi
+	# Vanished, and through the reaper (its audit line), not only hidden
+	# from lookups by the deadline.
+	wait_until 10 grep -q '"event":"vanished"' "$T/S/audit.log" || fail "no vanished audit line"
+	[ -e "$Z/$mk.jpg" ] && fail "still there"
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "something of it left in the daemon's memory" \
+		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
 }
