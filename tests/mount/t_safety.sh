@@ -717,3 +717,25 @@ test_safety_nothing_left_after_vanishing() {
 	safety_clean "$pid" "something of it left in the daemon's memory" \
 		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
 }
+
+# A request libfuse refuses itself (allow_root: another user's lookup gets
+# EACCES without reaching ekycfs) leaves its name behind no more than one
+# that is served.
+test_safety_refused_request_left_nothing() {
+	local pid mk
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h,allow_root
+	pid=$FG_PID
+	Z=$T/M/rlc
+	safety_scan_ready "$pid"
+	mk=$(safety_name)
+	chmod 755 "$T"
+	# The zone is looked up by root first, or the other user's lookup of
+	# the zone would be the refused one and the name would never be sent.
+	expect stat "$Z" >/dev/null
+	setpriv --reuid=65534 --regid=65534 --clear-groups stat "$Z/$mk.jpg" >/dev/null 2>"$T/err" &&
+		fail "another user's lookup was served under allow_root"
+	grep -q "Permission denied" "$T/err" || fail "expected EACCES: $(cat "$T/err")"
+	# shellcheck disable=SC2046
+	safety_clean "$pid" "a refused request's name left in the daemon's memory" \
+		$(safety_name_needles "$mk")
+}
