@@ -576,6 +576,15 @@ safety_scan_ready() {
 	esac
 }
 
+# safety_scan_mount OPTS: a foreground mount with -o OPTS whose memory the
+# test scans: sets PID (the daemon) and Z (its rlc zone).
+safety_scan_mount() {
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o "$1"
+	PID=$FG_PID
+	Z=$T/M/rlc
+	safety_scan_ready "$PID"
+}
+
 # safety_clean PID WHAT HEX...: none of HEX... is in the daemon's memory,
 # or is gone within 5 s (requests the kernel sends on its own, such as a
 # RELEASE, may still be in flight); fails the test with WHAT otherwise.
@@ -620,18 +629,15 @@ safety_name_needles() {
 # memory (libfuse's request buffers, reply buffers, decryption scratch,
 # stacks), though the file itself lives on.
 test_safety_no_plaintext_left_in_daemon() {
-	local pid pat
-	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
-	pid=$FG_PID
-	Z=$T/M/rlc
-	safety_scan_ready "$pid"
+	local pat
+	safety_scan_mount ttl=1h
 	pat=$(safety_pattern)
 	python3 - "$pat" "$T/plain" <<'PY' || fail "making the test file"
 import sys
 open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * (300 * 1024 // 64 + 7))
 PY
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "the pattern is in the daemon before any write" $(safety_pattern_needles "$pat")
+	safety_clean "$PID" "the pattern is in the daemon before any write" $(safety_pattern_needles "$pat")
 	# Whole-block writes, partial writes (read-modify-write), and reads:
 	# cold through the page cache (large, and a lone 100 KiB one, which is
 	# halved), and unaligned through a read-write (direct I/O) handle.
@@ -658,7 +664,7 @@ PY
 	expect_eq "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.note").hex())' \
 		"$Z/small")" "$pat$pat" "xattr value read back"
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "plaintext left in the daemon's memory after the requests" \
+	safety_clean "$PID" "plaintext left in the daemon's memory after the requests" \
 		$(safety_pattern_needles "$pat")
 	[ -s "$Z/big" ] || fail "the file is gone"
 }
@@ -668,19 +674,17 @@ PY
 # renames, xattr calls and removal, no 8-byte word of one is left in its
 # memory; the nodes know entries by their encrypted backing names.
 test_safety_no_names_left_in_daemon() {
-	local pid mk
-	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h
-	pid=$FG_PID
-	Z=$T/M/rlc
-	safety_scan_ready "$pid"
+	local mk
+	safety_scan_mount ttl=1h
 	mk=$(safety_name)
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "the name is in the daemon before any request" $(safety_name_needles "$mk")
+	safety_clean "$PID" "the name is in the daemon before any request" $(safety_name_needles "$mk")
 	expect sh -c "echo x > '$Z/$mk.jpg'"
 	expect mkdir "$Z/d-$mk"
 	expect ln -s "../$mk.jpg" "$Z/d-$mk/l"
 	expect setfattr -n "user.$mk" -v 1 "$Z/$mk.jpg"
-	ls "$Z" >/dev/null && ls -l "$Z" "$Z/d-$mk" >/dev/null || fail "listing"
+	expect ls "$Z" >/dev/null
+	expect ls -l "$Z" "$Z/d-$mk" >/dev/null
 	expect_eq "$(readlink "$Z/d-$mk/l")" "../$mk.jpg" "link target"
 	getfattr -d "$Z/$mk.jpg" | grep -q "user.$mk" || fail "xattr name listed"
 	expect_eq "$(getfattr --only-values -n "user.$mk" "$Z/$mk.jpg")" 1 "xattr value"
@@ -688,22 +692,19 @@ test_safety_no_names_left_in_daemon() {
 	expect cat "$Z/$mk.png" >/dev/null
 	stat "$Z/nothing-$mk" 2>/dev/null && fail "a name that is not there"
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "a name left in the daemon's memory while its entry lives" \
+	safety_clean "$PID" "a name left in the daemon's memory while its entry lives" \
 		$(safety_name_needles "$mk")
 	expect rm -rf "$Z/d-$mk" "$Z/$mk.png"
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "a name left in the daemon's memory after removal" \
+	safety_clean "$PID" "a name left in the daemon's memory after removal" \
 		$(safety_name_needles "$mk")
 }
 
 # And when an entry vanishes at its deadline (the kernel is told its name):
 # neither its name nor its content is left in the daemon's memory.
 test_safety_nothing_left_after_vanishing() {
-	local pid mk pat
-	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=2s
-	pid=$FG_PID
-	Z=$T/M/rlc
-	safety_scan_ready "$pid"
+	local mk pat
+	safety_scan_mount ttl=2s
 	mk=$(safety_name)
 	pat=$(safety_pattern)
 	python3 -c 'import sys; open(sys.argv[2], "wb").write(bytes.fromhex(sys.argv[1]) * 1000)' \
@@ -714,7 +715,7 @@ test_safety_nothing_left_after_vanishing() {
 	wait_until 10 grep -q '"event":"vanished"' "$T/S/audit.log" || fail "no vanished audit line"
 	[ -e "$Z/$mk.jpg" ] && fail "still there"
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "something of it left in the daemon's memory" \
+	safety_clean "$PID" "something of it left in the daemon's memory" \
 		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
 }
 
@@ -722,11 +723,8 @@ test_safety_nothing_left_after_vanishing() {
 # EACCES without reaching ekycfs) leaves its name behind no more than one
 # that is served.
 test_safety_refused_request_left_nothing() {
-	local pid mk
-	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o ttl=1h,allow_root
-	pid=$FG_PID
-	Z=$T/M/rlc
-	safety_scan_ready "$pid"
+	local mk
+	safety_scan_mount ttl=1h,allow_root
 	mk=$(safety_name)
 	chmod 755 "$T"
 	# The zone is looked up by root first, or the other user's lookup of
@@ -736,6 +734,6 @@ test_safety_refused_request_left_nothing() {
 		fail "another user's lookup was served under allow_root"
 	grep -q "Permission denied" "$T/err" || fail "expected EACCES: $(cat "$T/err")"
 	# shellcheck disable=SC2046
-	safety_clean "$pid" "a refused request's name left in the daemon's memory" \
+	safety_clean "$PID" "a refused request's name left in the daemon's memory" \
 		$(safety_name_needles "$mk")
 }
