@@ -663,10 +663,16 @@ PY
 	expect setfattr -n user.note -v "0x$pat$pat" "$Z/small"
 	expect_eq "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.note").hex())' \
 		"$Z/small")" "$pat$pat" "xattr value read back"
+	# Truncations: to the middle of a block (its head is sealed again),
+	# and to zero (a fresh backing file takes the xattrs over).
+	expect truncate -s 150000 "$Z/big"
+	expect truncate -s 0 "$Z/small"
+	expect_eq "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.note").hex())' \
+		"$Z/small")" "$pat$pat" "xattr value after the truncation to zero"
 	# shellcheck disable=SC2046
 	safety_clean "$PID" "plaintext left in the daemon's memory after the requests" \
 		$(safety_pattern_needles "$pat")
-	[ -s "$Z/big" ] || fail "the file is gone"
+	expect_eq "$(stat -c %s "$Z/big")" 150000 "size after the truncation"
 }
 
 # Names too (of files, folders, symlink targets, xattrs) are plaintext in
@@ -691,6 +697,14 @@ test_safety_no_names_left_in_daemon() {
 	expect mv "$Z/$mk.jpg" "$Z/$mk.png"
 	expect cat "$Z/$mk.png" >/dev/null
 	stat "$Z/nothing-$mk" 2>/dev/null && fail "a name that is not there"
+	# A hard link, a name long enough for a sidecar, and a rename over an
+	# existing entry.
+	expect ln "$Z/$mk.png" "$Z/d-$mk/hard-$mk"
+	expect sh -c "echo y > '$Z/$mk$mk$mk$mk$mk.jpg'"
+	[ -n "$(find "$T/S/rlc" -maxdepth 1 -name '*.name')" ] || fail "no sidecar for the long name"
+	expect ls -l "$Z" >/dev/null
+	expect mv -f "$Z/$mk$mk$mk$mk$mk.jpg" "$Z/$mk.png"
+	expect_eq "$(cat "$Z/$mk.png")" y "the entry renamed over"
 	# shellcheck disable=SC2046
 	safety_clean "$PID" "a name left in the daemon's memory while its entry lives" \
 		$(safety_name_needles "$mk")
