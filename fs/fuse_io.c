@@ -12,8 +12,6 @@
  * SETATTR. */
 #include "fuse_io.h"
 
-#include "crypto.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +23,8 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "crypto.h"
 
 /* Kernel 6.6+: shared mmap of a file opened with FOPEN_DIRECT_IO (the
  * header installed with Debian 12 predates it). A flags2 bit. */

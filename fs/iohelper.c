@@ -40,13 +40,14 @@ static void *helper_main(void *arg)
 		pthread_mutex_unlock(&h->mu);
 		ssize_t r = 0;
 
-		if (h->op == IO_PREAD)
+		if (h->op == IO_PREAD) {
 			r = pread_full(h->fd, h->buf, h->len, h->off);
-		else if (h->op == IO_PWRITE)
+		} else if (h->op == IO_PWRITE) {
 			r = pwrite_full(h->fd, h->buf, h->len, h->off);
-		else
+		} else {
 			h->fn(h->buf);
-		crypto_wipe_stack(); /* fn opened blocks here */
+			crypto_wipe_stack(); /* fn opened blocks here */
+		}
 		pthread_mutex_lock(&h->mu);
 		h->result = r;
 		h->op = IO_NONE;
