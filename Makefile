@@ -6,6 +6,10 @@ CC       ?= cc
 PKGS     := fuse3 libsodium inih
 WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-declarations \
             -Wwrite-strings -Wvla -Wshadow -Wformat=2
+# For the daemon's own code: a request's stack must stay well inside what
+# crypto_wipe_stack() clears after it (include/crypto.h); big buffers go on
+# the heap.
+FS_WARN  := -Wframe-larger-than=16384
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DFUSE_USE_VERSION=314
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP $(shell pkg-config --cflags $(PKGS))
@@ -53,7 +57,7 @@ deps:
 $(BUILD)/obj/%.o: fs/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(FS_WARN) -c -o $@ $<
 
 $(BUILD)/libekycfs.a: $(CORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^

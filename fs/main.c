@@ -273,9 +273,10 @@ static int serve(struct run *r)
 	}
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 16);
-	/* Workers are never retired: libfuse would free a retiring worker's
-	 * buffer with its last request in it, unwiped (fuse_io.c). */
-	fuse_loop_cfg_set_idle_threads(lc, UINT_MAX);
+	/* No fuse_loop_cfg_set_idle_threads(): with libfuse's default (-1) a
+	 * worker is never retired, and fuse_io.c relies on that (a retiring
+	 * worker's buffer would be freed with its last request in it). 3.14
+	 * ignores values above 100,000, so -1 cannot be asked for anyway. */
 	rc = r->cli.single_thread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	/* 0 after a signal (the stopper ended it) or an unmount. */
 	rc = rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -114,9 +114,10 @@ void crypto_wipe(void *buf, size_t len);
  * caller's frame, where the functions it called left their locals (and
  * libraries their spilled registers: plaintext, plain names). Threads call
  * it when an item of work is done, before they wait for the next. A FUSE
- * request went 20-28 KiB deep from the top of a worker's stack when this
- * was written (measured by reading the stacks of an idle daemon); keep big
- * buffers on the heap. */
+ * request went about 13 KiB below the worker's wait point (20-28 KiB from
+ * the top of its stack) when this was written, measured by reading an idle
+ * daemon's stacks with the burn off; keep big buffers on the heap (the
+ * Makefile fails a frame over 16 KiB in fs/). */
 #define CRYPTO_STACK_BURN (48 * 1024)
 void crypto_wipe_stack(void);
 
