@@ -99,13 +99,14 @@ int main(void)
 		crypto_aead_aes256gcm_beforenm(&aes, key);
 		t0 = now();
 		for (int i = 0; i < ROUNDS; i++)
-			crypto_aead_aes256gcm_encrypt_detached_afternm(sealed, mac, &len, plain, BLOCK,
-								       ad, AD_LEN, NULL, nonce, &aes);
+			crypto_aead_aes256gcm_encrypt_detached_afternm(
+				sealed, mac, &len, plain, BLOCK, ad, AD_LEN, NULL, nonce, &aes);
 		report("aes256gcm seal", 1, t0, 0);
 		t0 = now();
 		for (int i = 0; i < ROUNDS; i++)
 			bad += crypto_aead_aes256gcm_decrypt_detached_afternm(
-				       plain, NULL, sealed, BLOCK, mac, ad, AD_LEN, nonce, &aes) != 0;
+				       plain, NULL, sealed, BLOCK, mac, ad, AD_LEN, nonce, &aes) !=
+			       0;
 		report("aes256gcm open", 1, t0, bad);
 		two_threads("aes256gcm seal, 2 threads", NULL);
 		two_threads("aes256gcm open, 2 threads", (void *)1);
@@ -115,8 +116,8 @@ int main(void)
 
 	t0 = now();
 	for (int i = 0; i < ROUNDS; i++)
-		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(sealed, mac, &len, plain, BLOCK, ad,
-								    AD_LEN, NULL, nonce, key);
+		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(sealed, mac, &len, plain, BLOCK,
+								    ad, AD_LEN, NULL, nonce, key);
 	report("xchacha20poly1305 seal", 1, t0, 0);
 	bad = 0;
 	t0 = now();
