@@ -19,7 +19,9 @@
 #                smallread ls rm randrw parallel mem
 #   TARGETS      comma list of targets [ekycfs,plain,passthrough_ll,
 #                gocryptfs,securefs]; also known: passthrough_xattr
-#                (passthrough_ll -o xattr)
+#                (passthrough_ll -o xattr) and ekycfs_nocipher (ekycfs
+#                with its block cipher replaced by a copy, bench/nocipher.c:
+#                what the cipher costs; its store holds plaintext)
 #   WORKDIR      where the stores and results live; must be on the disk
 #                under test [/var/tmp/ekycfs-bench]
 #   MEM          0 skips the memory phase [1]
@@ -66,8 +68,9 @@ done
 ALL_WORKLOADS=seqwrite,seqread,smallwrite,smallread,ls,rm,randrw,parallel,mem
 ALL_TARGETS=ekycfs,plain,passthrough_ll,gocryptfs,securefs
 # Also known, not in the default run: passthrough_ll with -o xattr (what
-# FUSE costs a file system that, like ekycfs and gocryptfs, has xattrs).
-KNOWN_TARGETS=$ALL_TARGETS,passthrough_xattr
+# FUSE costs a file system that, like ekycfs and gocryptfs, has xattrs),
+# and ekycfs without its block cipher (what the cipher costs).
+KNOWN_TARGETS=$ALL_TARGETS,passthrough_xattr,ekycfs_nocipher
 : "${ROUNDS:=3}" "${SIZE_MB:=1024}" "${ONLY:=$ALL_WORKLOADS}" "${TARGETS:=$ALL_TARGETS}"
 : "${WORKDIR:=/var/tmp/ekycfs-bench}" "${MEM:=1}" "${MEM_FILES:=100000}" "${MEM_DIRS:=100}"
 : "${MEM_TARGETS:=ekycfs}" "${SMALL_FILES:=2000}" "${SMALL_DIRS:=20}" "${SMALL_KB:=100}"
@@ -157,6 +160,13 @@ fi
 CS="$PT_DIR/cryptospeed"
 mkdir -p "$PT_DIR" && gcc -O2 -Wall -pthread -o "$CS" "$HERE/bench/cryptospeed.c" -lsodium ||
 	die "building cryptospeed failed"
+
+# ekycfs_nocipher: the same ekycfs binary with bench/nocipher.c preloaded.
+NOCIPHER="$PT_DIR/nocipher.so"
+if inlist ekycfs_nocipher "$TARGETS" || inlist ekycfs_nocipher "$MEM_TARGETS"; then
+	gcc -O2 -Wall -shared -fPIC -o "$NOCIPHER" "$HERE/bench/nocipher.c" ||
+		die "building nocipher.so failed"
+fi
 
 # ---- workspace, logging, cleanup ----
 
@@ -271,7 +281,7 @@ stop_daemon() { # stop_daemon MNT PID
 # Where each target's files go, and its store (for ekycfs).
 tdir() {
 	case $1 in
-	ekycfs) echo "$DATA/ekycfs.mnt/rlc/bench" ;;
+	ekycfs | ekycfs_nocipher) echo "$DATA/$1.mnt/rlc/bench" ;;
 	plain) echo "$DATA/plain/bench" ;;
 	passthrough_ll) echo "$DATA/passthrough_ll.mnt/bench" ;;
 	passthrough_xattr) echo "$DATA/passthrough_xattr.mnt/bench" ;;
@@ -293,6 +303,14 @@ mount_target() {
 	ekycfs)
 		mkdir -p "$p.store"
 		start_daemon "$2" "$p.mnt" "$EKYCFS" -f -o ttl=2h "$p.store" "$p.mnt"
+		;;
+	ekycfs_nocipher)
+		mkdir -p "$p.store"
+		start_daemon "$2" "$p.mnt" env LD_PRELOAD="$NOCIPHER" "$EKYCFS" -f -o ttl=2h "$p.store" "$p.mnt" ||
+			return 1
+		# The copy stands in for AES-256-GCM only.
+		"$EKYCFS" status "$p.mnt" 2>&1 | grep -q 'cipher aes256gcm' ||
+			{ log "ekycfs_nocipher: the store does not use AES-256-GCM, so nothing would be replaced"; return 1; }
 		;;
 	plain)
 		mkdir -p "$p"
@@ -333,17 +351,17 @@ settle() {
 quiesce() {
 	local t=$1 t0 i n
 	sync
-	[ "$t" = ekycfs ] || return 0
+	case $t in ekycfs | ekycfs_nocipher) ;; *) return 0 ;; esac
 	t0=$EPOCHREALTIME
 	sleep 0.3 # RELEASE reaches the daemon asynchronously after close()
 	for ((i = 0; i < SHRED_WAIT * 5; i++)); do
-		n=$(find "$DATA/ekycfs.store/.trash" -mindepth 1 -maxdepth 1 2>/dev/null | head -1)
+		n=$(find "$DATA/$t.store/.trash" -mindepth 1 -maxdepth 1 2>/dev/null | head -1)
 		[ -z "$n" ] && break
 		sleep 0.2
 	done
-	[ -n "$n" ] && log "    ekycfs: trash still not empty after ${SHRED_WAIT}s"
+	[ -n "$n" ] && log "    $t: trash still not empty after ${SHRED_WAIT}s"
 	sync
-	log "    (ekycfs background shredding drained $(elapsed "$t0" "$EPOCHREALTIME") s after the removal, incl. sync)"
+	log "    ($t background shredding drained $(elapsed "$t0" "$EPOCHREALTIME") s after the removal, incl. sync)"
 }
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -605,7 +623,7 @@ if want mem; then
 		NOFILE=$MEM_NOFILE mount_target "$t" "mem-$t" || die "cannot mount $t for the memory phase"
 		pid=$LASTPID mnt="$DATA/mem-$t.mnt"
 		d="$mnt/bench"
-		[ "$t" = ekycfs ] && d="$mnt/rlc/bench"
+		case $t in ekycfs | ekycfs_nocipher) d="$mnt/rlc/bench" ;; esac
 		python3 "$HELPER" memphase "$d" "$MEM_DIRS" "$MEM_FILES" "$pid" "$t" "$MEMTSV" 2>&1 | tee -a "$LOG" >&2 ||
 			log "    memory phase on $t incomplete (see above)"
 		stop_daemon "$mnt" "$pid"

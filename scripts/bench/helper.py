@@ -328,8 +328,11 @@ def report(raw, targets, workloads, mem=None):
 
 
 def main_table(out, vals, targets, workloads, env):
-    refs = [r for r in RATIO_REFS if r in targets] if "ekycfs" in targets else []
-    head = ["workload"] + targets + ["ekycfs/%s" % r for r in refs]
+    # Ratio columns for ekycfs, and for ekycfs_nocipher when it ran.
+    mine = [t for t in ("ekycfs", "ekycfs_nocipher") if t in targets]
+    refs = [r for r in RATIO_REFS if r in targets]
+    pairs = [(a, r) for a in mine for r in refs]
+    head = ["workload"] + targets + ["%s/%s" % p for p in pairs]
     out += ["| " + " | ".join(head) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     nrounds = {}
@@ -340,8 +343,8 @@ def main_table(out, vals, targets, workloads, env):
             med[t] = statistics.median(xs) if xs else None
             nrounds[(w, t)] = len(xs)
         row = [LABELS[w].format(**env)] + [fmt(med[t]) for t in targets]
-        for r in refs:
-            a, b = med.get("ekycfs"), med.get(r)
+        for mt, r in pairs:
+            a, b = med.get(mt), med.get(r)
             row.append("%.2f" % (a / b) if a and b else "n/a")
         out.append("| " + " | ".join(row) + " |")
     short = sorted({n for n in nrounds.values()})
