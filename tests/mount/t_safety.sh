@@ -576,10 +576,11 @@ safety_scan_ready() {
 	esac
 }
 
-# safety_scan_mount OPTS: a foreground mount with -o OPTS whose memory the
-# test scans: sets PID (the daemon) and Z (its rlc zone).
+# safety_scan_mount OPTS [ARG...]: a foreground mount with -o OPTS (and
+# ARG...) whose memory the test scans: sets PID (the daemon) and Z (its
+# rlc zone).
 safety_scan_mount() {
-	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o "$1"
+	mount_fg "$T/S" "$T/M" "$T/daemon.log" -o "$1" "${@:2}"
 	PID=$FG_PID
 	Z=$T/M/rlc
 	safety_scan_ready "$PID"
@@ -712,6 +713,38 @@ test_safety_no_names_left_in_daemon() {
 	# shellcheck disable=SC2046
 	safety_clean "$PID" "a name left in the daemon's memory after removal" \
 		$(safety_name_needles "$mk")
+}
+
+# The single-threaded loop (-s) serves every request on one thread, which
+# wipes the last one before it waits for the next as the workers of the
+# default loop do: no content, xattr value or name is left behind.
+test_safety_single_thread_left_nothing() {
+	local mk pat
+	safety_scan_mount ttl=1h -s
+	mk=$(safety_name)
+	pat=$(safety_pattern)
+	# shellcheck disable=SC2046
+	safety_clean "$PID" "the name or the pattern is in the daemon before any request" \
+		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
+	python3 - "$pat" "$Z/$mk.jpg" <<'PY' || fail "writing and reading back"
+import os, sys
+want = bytes.fromhex(sys.argv[1]) * 2000
+open(sys.argv[2], "wb").write(want)
+fd = os.open(sys.argv[2], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+assert os.read(fd, 1 << 20) == want
+os.close(fd)
+PY
+	expect setfattr -n "user.$mk" -v "0x$pat" "$Z/$mk.jpg"
+	getfattr -d -e hex "$Z/$mk.jpg" | grep -q "user.$mk=0x$pat" || fail "xattr listed and read back"
+	expect ls -l "$Z" >/dev/null
+	# shellcheck disable=SC2046
+	safety_clean "$PID" "something of the entry left in the daemon's memory while it lives" \
+		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
+	expect rm "$Z/$mk.jpg"
+	# shellcheck disable=SC2046
+	safety_clean "$PID" "something of the entry left in the daemon's memory after removal" \
+		$(safety_name_needles "$mk") $(safety_pattern_needles "$pat")
 }
 
 # And when an entry vanishes at its deadline (the kernel is told its name):
