@@ -6,10 +6,12 @@
  * system to drop set-user-ID and set-group-ID bits itself and stops asking.
  * So the INIT reply gets that flag when the kernel offers it, and the
  * requests that carry "drop the bits" (write or truncate by a caller
- * without CAP_FSETID) are noted for the thread that serves them:
+ * without CAP_FSETID, a chown) are noted for the thread that serves them:
  * fuse_io_kill_suidgid(). An open with O_TRUNC carries it only with atomic
  * O_TRUNC, which ekycfs turns off (fuse_ops.c); its truncation comes as a
- * SETATTR. */
+ * SETATTR. A SETATTR that sets nothing is what chown(f, -1, -1) sends
+ * (the kernel keeps the "drop" to itself): ext4 drops the bits then, also
+ * for root, so it is noted the same. */
 #include "fuse_io.h"
 
 #include <errno.h>
@@ -76,9 +78,12 @@ static void inspect(const uint8_t *buf, size_t n)
 				       FUSE_WRITE_KILL_SUIDGID;
 		break;
 	case FUSE_SETATTR:
-		if (alen >= sizeof(struct fuse_setattr_in))
-			kill_suidgid =
-				((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
+		if (alen >= sizeof(struct fuse_setattr_in)) {
+			uint32_t valid = ((const struct fuse_setattr_in *)arg)->valid;
+
+			kill_suidgid = (valid & FATTR_KILL_SUIDGID) ||
+				       !(valid & ~(FATTR_FH | FATTR_LOCKOWNER | FATTR_CTIME));
+		}
 		break;
 	default:
 		break;

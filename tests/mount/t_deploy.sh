@@ -303,6 +303,23 @@ user" "content"
 	chmod 6764 "$f" || fail chmod
 	expect deploy_as "$a" "$mnt/rlc/s" sh -c 'echo x >>"$0/prog"' "$T/ns"
 	expect_eq "$(stat -c %a "$f")" 2764 "mode of a non-group-executable file"
+	# A chown drops them as on ext4: also one that names neither owner nor
+	# group (the kernel sends a SETATTR that sets nothing), by the owner or
+	# by root; a folder keeps its set-group-ID.
+	chmod 6775 "$f" || fail chmod
+	# (Debian's python3: another user may not reach one of root's own.)
+	expect deploy_as "$a" "$mnt/rlc/s" /usr/bin/python3 -c \
+		'import os, sys; os.chown(sys.argv[1], -1, -1)' "$T/ns/prog"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after the user's chown(-1, -1)"
+	chmod 6775 "$f" || fail chmod
+	python3 -c 'import os, sys; os.chown(sys.argv[1], -1, -1)' "$f" || fail "root's chown"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after root's chown(-1, -1)"
+	chmod 6775 "$f" || fail chmod
+	chown "$a:$a" "$f" || fail "root's chown to the same owner"
+	expect_eq "$(stat -c %a "$f")" 775 "mode after root's chown to the same owner"
+	mkdir "$mnt/rlc/g" && chmod 2775 "$mnt/rlc/g" || fail "set-group-ID folder"
+	python3 -c 'import os, sys; os.chown(sys.argv[1], -1, -1)' "$mnt/rlc/g" || fail "folder chown"
+	expect_eq "$(stat -c %a "$mnt/rlc/g")" 2775 "mode of a folder after chown(-1, -1)"
 	return 0
 }
 
