@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -42,14 +43,23 @@ static const char *event_name(enum audit_event e)
 struct audit *audit_open(const char *path, int *err)
 {
 	struct audit *a = calloc(1, sizeof(*a));
+	struct stat st;
 
 	if (!a) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (a->fd < 0) {
-		*err = -errno;
+	/* Not followed, no waiting on a fifo, and only a plain file with no
+	 * other name: audit lines go nowhere else. */
+	a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+		     0600);
+	if (a->fd < 0 || fstat(a->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		/* (ENXIO: a fifo nobody reads.) */
+		*err = a->fd < 0	     ? (errno == ENXIO ? -EINVAL : -errno)
+		       : S_ISREG(st.st_mode) ? -EMLINK
+					     : -EINVAL;
+		if (a->fd >= 0)
+			close(a->fd);
 		free(a);
 		return NULL;
 	}

@@ -144,7 +144,8 @@ int keys_load_file(const char *path, struct keys **out, char *err, size_t errlen
 	size_t binlen = 0;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC); /* a symlink is fine: its target is checked */
+	/* A symlink is fine (its target is checked); a fifo does not block. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));

@@ -209,10 +209,15 @@ static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, en
 {
 	struct stamp s = {0};
 	struct stat sb;
-	bool valid = store_stat_stamp(v->keys, dirfd, name, &s, &sb) == 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bool valid;
+	int fd;
 	struct node *n;
 
+	/* Something mounted there is not the store's: never gone into. */
+	if (!same_mount(dirfd, name))
+		return -EBUSY;
+	valid = store_stat_stamp(v->keys, dirfd, name, &s, &sb) == 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		purge_fd(v, fd, zone, ev);
 		close(fd);
@@ -435,6 +440,8 @@ static void sweep_trash(struct vfs *v)
 			fill_rec(v, &r, AUDIT_SHREDDED, -1, NULL, false, bytes);
 			audit_log(v->audit, &r, vfs_now(v));
 			__atomic_add_fetch(&v->stats.shreds, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&v->stats.shred_bytes, (uint64_t)bytes,
+					   __ATOMIC_RELAXED);
 		}
 	}
 	closedir(dp);
@@ -460,9 +467,15 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 	struct stamp s;
 	struct stat sb;
 	int64_t deadline;
-	int rc = store_stat_stamp(v->keys, dir->fd, name, &s, &sb);
-	bool valid = rc == 0;
+	int rc;
+	bool valid;
 
+	/* Another mount over a name in the store is not the store's: it is
+	 * neither judged nor touched (and keeps its folder). */
+	if (!same_mount(dir->fd, name))
+		return 1;
+	rc = store_stat_stamp(v->keys, dir->fd, name, &s, &sb);
+	valid = rc == 0;
 	/* sb is filled unless the open failed; a bad or missing stamp is
 	 * invalid, a failure to look keeps the entry for a later look. */
 	if (rc < 0 && rc != -EBADMSG && fstatat(dir->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)

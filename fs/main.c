@@ -75,24 +75,36 @@ static int check_mountpoint(struct run *r)
 	return 0;
 }
 
+static int open_audit(struct run *r, const char *path)
+{
+	int rc;
+
+	r->audit = audit_open(path, &rc);
+	if (r->audit)
+		return 0;
+	snprintf(r->err, sizeof(r->err), "audit log %.300s: %s", path,
+		 rc == -EINVAL	 ? "not a regular file"
+		 : rc == -EMLINK ? "a file with other names (hard links); refusing to write there"
+				 : strerror(-rc));
+	return rc;
+}
+
 static int open_all(struct run *r, enum store_mode mode)
 {
 	char path[PATH_MAX];
 	int rc;
 
+	/* A log of the user's choosing first: when it cannot be written, the
+	 * store is not touched. */
+	if (r->cfg.audit_log && (rc = open_audit(r, r->cfg.audit_log)) < 0)
+		return rc;
 	rc = store_open(&r->store, r->cli.store, &r->cfg, r->keys, !r->cfg.key_file, mode, r->err,
 			sizeof(r->err));
 	if (rc < 0)
 		return rc;
-	if (r->cfg.audit_log)
-		snprintf(path, sizeof(path), "%s", r->cfg.audit_log);
-	else
-		snprintf(path, sizeof(path), "%s/%s", r->cli.store, STORE_AUDIT);
-	r->audit = audit_open(path, &rc);
-	if (!r->audit) {
-		snprintf(r->err, sizeof(r->err), "audit log %.300s: %s", path, strerror(-rc));
+	snprintf(path, sizeof(path), "%s/%s", r->cli.store, STORE_AUDIT);
+	if (!r->cfg.audit_log && (rc = open_audit(r, path)) < 0)
 		return rc;
-	}
 	r->vfs = vfs_new(&r->cfg, &r->store, r->keys, r->audit, clock_realtime, NULL, &rc);
 	if (!r->vfs) {
 		snprintf(r->err, sizeof(r->err), "cannot set up: %s", strerror(-rc));
@@ -344,10 +356,20 @@ static void raise_fd_limit(void)
 
 static int do_mount(struct run *r)
 {
+	struct fuse_session *se;
+
 	raise_fd_limit();
 	/* The kernel applies the caller's umask; the daemon's must not add. */
 	umask(0);
-	if (check_mountpoint(r) < 0 || open_all(r, STORE_MOUNT) < 0)
+	if (check_mountpoint(r) < 0)
+		return fail(r->err);
+	/* Options libfuse refuses are refused before the store is touched:
+	 * a session made and dropped here only parses them. */
+	se = make_session(r);
+	if (!se)
+		return fail("bad FUSE options (see --help)");
+	fuse_session_destroy(se);
+	if (open_all(r, STORE_MOUNT) < 0)
 		return fail(r->err);
 	audit_use_syslog(r->audit, 1); /* events reach journald too */
 	/* What expired while unmounted is shredded before anything is served. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 #include "vfs_internal.h"
 
 #define DIR_STAMP_LAG (NSEC_PER_SEC) /* a dir stamp on disk may lag 1 s */
@@ -361,8 +362,11 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 		return NULL;
 	}
 	n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
-	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino) {
-		*err = n->fd < 0 ? -errno : -ENOENT;
+	/* Another mount over a backing name is not part of the store: no
+	 * node, so nothing goes into it or changes it through the mount. */
+	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino ||
+	    !same_mount_fd(parent->fd, n->fd)) {
+		*err = n->fd < 0 ? -errno : check.st_ino != sb->st_ino ? -ENOENT : -EXDEV;
 		if (n->fd >= 0)
 			close(n->fd);
 		free(n->bname);
@@ -564,6 +568,28 @@ int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, s
 	return names_decrypt(v->keys->names, dir->stamp.id, full, out, outlen);
 }
 
+/* The sidecar side in dirfd, open for writing: the one there when it is
+ * a plain file of the store's with no other name, else a new one in its
+ * place (what stood there, a link to something else, keeps its data). */
+static int open_sidecar(int dirfd, const char *side)
+{
+	struct stat st;
+	int fd =
+		openat(dirfd, side, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+	    same_mount_fd(dirfd, fd))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	else if (errno != ELOOP && errno != ENXIO) /* neither a symlink nor a fifo */
+		return -errno;
+	if (unlinkat(dirfd, side, 0) < 0)
+		return -errno;
+	fd = openat(dirfd, side, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
 int vfs_write_sidecar(struct node *dir, const struct bname *b)
 {
 	char side[NAMES_LONG_LEN + sizeof(NAMES_LONG_SUFFIX)];
@@ -571,10 +597,10 @@ int vfs_write_sidecar(struct node *dir, const struct bname *b)
 	int fd, rc = 0;
 
 	snprintf(side, sizeof(side), "%.*s%s", NAMES_LONG_LEN, b->name, NAMES_LONG_SUFFIX);
-	fd = openat(dir->fd, side, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open_sidecar(dir->fd, side);
 	if (fd < 0)
-		return -errno;
-	if (write(fd, b->full, len) != (ssize_t)len)
+		return fd;
+	if (ftruncate(fd, 0) < 0 || write(fd, b->full, len) != (ssize_t)len)
 		rc = -EIO;
 	close(fd);
 	return rc;

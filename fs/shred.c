@@ -71,6 +71,17 @@ static int rename_random(int dirfd, const char *name, char out[33])
 	return 0;
 }
 
+/* Remove only the name (its random rename first, as for a shred). */
+static int forget_name(const struct shred_sys *sys, int dirfd, const char *name)
+{
+	char tmp[33];
+	int rc = rename_random(dirfd, name, tmp);
+
+	if (rc == 0 && sys->unlinkat(dirfd, tmp, 0) < 0)
+		rc = -errno;
+	return rc;
+}
+
 int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsigned passes,
 		  off_t *bytes)
 {
@@ -80,11 +91,21 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 	int fd, rc = 0;
 
 	*bytes = 0;
-	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Not followed, and a fifo does not block the open. */
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENXIO))
+		return forget_name(sys, dirfd, name); /* a symlink or a fifo */
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !same_mount_fd(dirfd, fd)) {
 		rc = -EINVAL;
+		goto out_close;
+	}
+	/* Only the data of a file with no other name is destroyed: another
+	 * name (anywhere, inside the store or not) keeps it, and only this
+	 * one goes. */
+	if (st.st_nlink > 1) {
+		rc = forget_name(sys, dirfd, name);
 		goto out_close;
 	}
 	*bytes = st.st_size;
@@ -127,8 +148,9 @@ int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* A directory that still holds something is left exactly as it was. */
-	rc = dir_is_empty(fd);
+	/* A directory that still holds something, or is another mount, is
+	 * left exactly as it was. */
+	rc = same_mount_fd(dirfd, fd) ? dir_is_empty(fd) : -EXDEV;
 	if (rc == 1)
 		strip_xattrs(fd);
 	close(fd);

@@ -74,7 +74,12 @@ static int marker_write(int dirfd, const struct marker *m)
 	n = snprintf(text, sizeof(text),
 		     "ekycfs-store\nversion=%d\nkey_mode=%s\ncipher=%s\nkey_check=%s\n", m->version,
 		     m->ephemeral ? "ephemeral" : "keyfile", crypto_cipher_name(m->cipher), hex);
-	fd = openat(dirfd, STORE_MARKER ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A fresh file: whatever stood at that name (a link to something
+	 * else) loses the name, never its data. */
+	if (unlinkat(dirfd, STORE_MARKER ".new", 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = openat(dirfd, STORE_MARKER ".new",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0)
@@ -259,6 +264,39 @@ static int open_dir(const char *path, enum store_mode mode, char *err, size_t er
 	return fd;
 }
 
+/* The trash and the zones, where they exist, are folders of the store
+ * itself (not symlinks, nor another file system or bind mount over them:
+ * what is there would be destroyed as the store's). The trash must exist
+ * unless a mount is about to make it. Checked before anything is written. */
+static int check_layout(struct store *s, const struct config *cfg, enum store_mode mode,
+			const char *path, char *err, size_t errlen)
+{
+	for (size_t i = 0; i <= cfg->nzones; i++) {
+		const char *name = i < cfg->nzones ? cfg->zones[i].name : STORE_TRASH;
+		bool trash = i == cfg->nzones;
+		struct stat sb;
+
+		if (fstatat(s->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT && (mode == STORE_MOUNT || !trash))
+				continue;
+			snprintf(err, errlen, "%s/%s: %s", path, name, strerror(errno));
+			return -errno;
+		}
+		if (!S_ISDIR(sb.st_mode)) {
+			snprintf(err, errlen, "%s/%s: not a folder of the store", path, name);
+			return -ENOTDIR;
+		}
+		if (!same_mount(s->fd, name)) {
+			snprintf(err, errlen,
+				 "%s/%s: another file system or bind mount is there; refusing "
+				 "to touch it",
+				 path, name);
+			return -EXDEV;
+		}
+	}
+	return 0;
+}
+
 int store_open(struct store *s, const char *path, const struct config *cfg, const struct keys *k,
 	       bool ephemeral, enum store_mode mode, char *err, size_t errlen)
 {
@@ -271,6 +309,9 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 		return rc;
 	s->fd = rc;
 	rc = check_marker(s, k, ephemeral, mode, path, err, errlen);
+	if (rc < 0)
+		goto out_close;
+	rc = check_layout(s, cfg, mode, path, err, errlen);
 	if (rc < 0)
 		goto out_close;
 	if (mode == STORE_MOUNT) {
@@ -289,6 +330,11 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 		}
 	}
 	s->trash_fd = openat(s->fd, STORE_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->trash_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s/%s: %s", path, STORE_TRASH, strerror(errno));
+		goto out_close;
+	}
 	s->nzones = cfg->nzones;
 	for (size_t i = 0; i < cfg->nzones; i++) {
 		rc = open_zone(s, k, cfg->zones[i].name, i, mode);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
@@ -72,4 +73,35 @@ int dir_is_empty(int dirfd)
 	}
 	closedir(dp);
 	return empty;
+}
+
+/* Where name in dirfd (or dirfd itself, name "") lies: device and, when
+ * the kernel tells it (Linux 5.8 on), mount id. */
+static int where(int dirfd, const char *name, struct statx *sx)
+{
+	int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name[0] ? 0 : AT_EMPTY_PATH);
+
+	return statx(dirfd, name, flags, STATX_MNT_ID, sx);
+}
+
+static bool same_place(const struct statx *a, const struct statx *b)
+{
+	if (a->stx_dev_major != b->stx_dev_major || a->stx_dev_minor != b->stx_dev_minor)
+		return false;
+	/* A bind mount of the same file system differs only in its id. */
+	return !(a->stx_mask & b->stx_mask & STATX_MNT_ID) || a->stx_mnt_id == b->stx_mnt_id;
+}
+
+bool same_mount(int dirfd, const char *name)
+{
+	struct statx a, b;
+
+	return where(dirfd, "", &a) == 0 && where(dirfd, name, &b) == 0 && same_place(&a, &b);
+}
+
+bool same_mount_fd(int a, int b)
+{
+	struct statx x, y;
+
+	return where(a, "", &x) == 0 && where(b, "", &y) == 0 && same_place(&x, &y);
 }

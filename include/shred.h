@@ -20,7 +20,10 @@ extern const struct shred_sys shred_sys_default;
  * overwritten and synced first, then passes full random overwrites (each
  * synced), then truncate, xattrs removed, renamed to a random name in
  * dirfd and unlinked. Stores the backing size in *bytes. Returns 0 or
- * -errno (the entry may then be partly destroyed, never more readable). */
+ * -errno (the entry may then be partly destroyed, never more readable).
+ * A file with another name (a hard link), a symlink or a fifo only loses
+ * this name (*bytes 0); a file on another mount than dirfd is left alone
+ * (-EINVAL): what is not only the store's is never overwritten. */
 __attribute__((warn_unused_result)) int shred_file_at(const struct shred_sys *sys, int dirfd,
 						      const char *name, unsigned passes,
 						      off_t *bytes);

@@ -5,6 +5,7 @@
 #define EKYCFS_UTIL_H
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,5 +23,13 @@ DIR *dir_listing(int dirfd, const char *name);
 /* 1 when the directory open as dirfd holds no entry, 0 when it holds one,
  * or -errno. dirfd may be O_PATH; its offset is not disturbed. */
 int dir_is_empty(int dirfd);
+
+/* Whether name in dirfd (not followed) lies on the same mount as dirfd
+ * itself; whether the open files a and b do. ekycfs never descends into,
+ * writes to or removes anything on another mount (a file system or bind
+ * mount over a part of a store), as it would be outside the store. A
+ * failure to tell counts as "not the same". */
+bool same_mount(int dirfd, const char *name);
+bool same_mount_fd(int a, int b);
 
 #endif

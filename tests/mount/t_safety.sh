@@ -310,6 +310,106 @@ test_safety_bad_config() {
 	"$EKYCFS" "$T/S" >/dev/null 2>&1
 	expect_eq "$?" 2 "exit status without a mountpoint"
 	[ ! -e "$T/S" ] || fail "store created by a bad command line"
+	# Options libfuse refuses, and an audit log that cannot be written:
+	# refused before the store is made.
+	for o in ttl=1h,nosuchfuseopt ttl=1h,audit_log=$T/nodir/audit.log; do
+		out=$("$EKYCFS" -o "$o" "$T/S" "$T/M" 2>&1)
+		[ $? -ne 0 ] || fail "mounted with -o $o"
+		case "$out" in *"ekycfs: "*) ;; *) fail "message for -o $o: $out" ;; esac
+		expect_fail mountpoint -q "$T/M"
+		[ ! -e "$T/S" ] || fail "store created despite -o $o"
+	done
+}
+
+# Names in the store that lead out of it (hard links or symlinks planted
+# in the trash, at the marker's temporary name, at a long name's sidecar,
+# at the audit log) and fifos where a key or a log is expected never make
+# ekycfs overwrite, truncate or append to what they lead to, or hang.
+test_safety_links_out_of_the_store() {
+	local v=$T/victims long side out n
+	mkdir -p "$v"
+	for n in a b c d e; do echo "victim $n" >"$v/$n"; done
+	(cd "$v" && sha256sum a b c d e) >"$T/victims.sum"
+	safety_keymount
+	long=$(printf 'L%.0s' $(seq 200))
+	echo x >"$Z/$long" || fail "a long name"
+	side=$(find "$T/S/rlc" -maxdepth 1 -name '*.name' -printf '%f\n')
+	[ -n "$side" ] || fail "no sidecar for the long name"
+	expect rm "$Z/$long"
+	ln "$v/a" "$T/S/rlc/$side" || fail "planting a link at the sidecar"
+	echo y >"$Z/$long" || fail "the long name again"
+	expect_eq "$(cat "$Z/$long")" y "the long name's content"
+	safety_umount
+	ln "$v/b" "$T/S/.trash/planted" && ln -s "$v/c" "$T/S/.trash/symlink" &&
+		mkfifo "$T/S/.trash/fifo" || fail "planting in the trash"
+	expect timeout 20 "$EKYCFS" --sweep -o "key_file=$T/key" "$T/S" >/dev/null
+	[ -z "$(ls -A "$T/S/.trash")" ] || fail "the trash keeps: $(ls -A "$T/S/.trash")"
+	# The audit log is only ever a file of its own.
+	rm "$T/S/audit.log" && ln "$v/d" "$T/S/audit.log" || fail "planting the audit log"
+	out=$(timeout 20 "$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" 2>&1) &&
+		fail "mounted with a hard-linked audit log"
+	case "$out" in *"audit log"*"hard links"*) ;; *) fail "message: $out" ;; esac
+	rm "$T/S/audit.log"
+	mkfifo "$T/fifo" "$T/keyfifo" && chmod 600 "$T/keyfifo" || fail mkfifo
+	out=$(timeout 20 "$EKYCFS" -o "ttl=1h,key_file=$T/key,audit_log=$T/fifo" "$T/S" "$T/M" 2>&1)
+	case "$?:$out" in 1:*"not a regular file"*) ;; *) fail "a fifo as the audit log: $out" ;; esac
+	out=$(timeout 20 "$EKYCFS" -o "ttl=1h,key_file=$T/keyfifo" "$T/S" "$T/M" 2>&1)
+	case "$?:$out" in 1:*"not a regular file"*) ;; *) fail "a fifo as the key file: $out" ;; esac
+	# An ephemeral store writes its marker anew at every mount.
+	mkdir "$T/E"
+	expect mount_fs "$T/E" "$T/M" -o ttl=1h
+	umount_fs "$T/M"
+	wait_until 10 flock -n "$T/E" true || fail "the store is still locked"
+	ln -s "$v/e" "$T/E/ekycfs.store.new" || fail "planting at the marker's temporary name"
+	expect mount_fs "$T/E" "$T/M" -o ttl=1h
+	umount_fs "$T/M"
+	(cd "$v" && sha256sum -c --quiet "$T/victims.sum") || fail "a file outside the store changed"
+}
+
+# A file system or bind mount over a part of a store is not the store's:
+# over the trash or a zone the store is refused; over a folder inside a
+# zone it is neither swept nor reachable through the mount, and what it
+# holds (a folder, links, a fifo, a file) stays as it was.
+test_safety_mounts_in_the_store_untouched() {
+	local v=$T/vd d out
+	mkdir -p "$v/emptydir" "$T/vt"
+	echo b >"$v/hl" && ln "$v/hl" "$v/hl2" && ln -s hl "$v/sym" && mkfifo "$v/fifo" || fail setup
+	echo keep >"$T/vt/t"
+	safety_snapshot "$v" >"$T/before"
+	safety_snapshot "$T/vt" >"$T/before-t"
+	safety_keymount
+	expect mkdir "$Z/d"
+	safety_umount
+	d=$(find "$T/S/rlc" -mindepth 1 -maxdepth 1 -type d)
+	[ -n "$d" ] || fail "no backing folder"
+	mount --bind "$v" "$d" || fail "bind mount"
+	MOUNTS+=("$d")
+	expect timeout 20 "$EKYCFS" --sweep -o "key_file=$T/key" "$T/S" >/dev/null
+	safety_keymount
+	ls -la "$Z" "$Z/d" >/dev/null 2>&1
+	rm -rf "$Z/d" 2>/dev/null
+	safety_umount
+	umount "$d" || fail "unmounting the bind mount"
+	safety_snapshot "$v" >"$T/after"
+	diff "$T/before" "$T/after" >"$T/diff" || fail "the bound folder changed: $(cat "$T/diff")"
+	# Over the trash or a zone: the store is refused, for a sweep too.
+	for d in .trash idocr; do
+		mount --bind "$T/vt" "$T/S/$d" || fail "bind mount over $d"
+		MOUNTS+=("$T/S/$d")
+		out=$(timeout 20 "$EKYCFS" --sweep -o "key_file=$T/key" "$T/S" 2>&1) &&
+			fail "swept with a bind mount over $d"
+		case "$out" in *"$d: another file system or bind mount"*) ;; *) fail "message: $out" ;; esac
+		out=$(timeout 20 "$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" 2>&1) &&
+			fail "mounted with a bind mount over $d"
+		umount "$T/S/$d" || fail "unmounting the bind mount over $d"
+	done
+	safety_snapshot "$T/vt" >"$T/after-t"
+	diff "$T/before-t" "$T/after-t" >"$T/diff" || fail "the folder bound over the store changed: $(cat "$T/diff")"
+	# And a trash that is a symlink is refused too, not served without one.
+	mv "$T/S/.trash" "$T/S/.trash-real" && ln -s "$T/vt" "$T/S/.trash" || fail "symlinked trash"
+	out=$(timeout 20 "$EKYCFS" -o "ttl=1h,key_file=$T/key" "$T/S" "$T/M" 2>&1) &&
+		fail "mounted with a symlinked trash"
+	case "$out" in *".trash: not a folder of the store"*) ;; *) fail "message: $out" ;; esac
 }
 
 test_safety_not_a_store() {

@@ -329,21 +329,32 @@ Test(shred, refuses_what_is_not_a_regular_file)
 	cr_assert_eq(mkdirat(dfd, "sub", 0700), 0);
 	cr_expect_lt(shred_file_at(&shred_sys_default, dfd, "sub", 1, &bytes), 0);
 
-	/* A symlink in the trash must never shred what it points at. */
+	/* A symlink, a fifo (whose open must not wait for a reader) and a
+	 * second name of a file lose only their names: what they point at,
+	 * or the data the other name keeps, is never overwritten. */
 	make_file_at(dfd, "target", 100);
 	snprintf(target, sizeof(target), "%s/target", dir);
 	cr_assert_eq(symlinkat(target, dfd, "link"), 0);
-	cr_expect_lt(shred_file_at(&shred_sys_default, dfd, "link", 1, &bytes), 0);
+	cr_expect_eq(shred_file_at(&shred_sys_default, dfd, "link", 1, &bytes), 0);
+	cr_assert_eq(mkfifoat(dfd, "fifo", 0600), 0);
+	cr_expect_eq(shred_file_at(&shred_sys_default, dfd, "fifo", 1, &bytes), 0);
+	cr_assert_eq(linkat(dfd, "target", dfd, "hard", 0), 0);
+	bytes = -1;
+	cr_expect_eq(shred_file_at(&shred_sys_default, dfd, "hard", 1, &bytes), 0);
+	cr_expect_eq(bytes, 0, "nothing overwritten for a second name");
 	fd = openat(dfd, "target", O_RDONLY);
 	cr_assert_geq(fd, 0);
 	{
 		uint8_t buf[100];
+		struct stat st;
 
 		cr_assert_eq(read(fd, buf, sizeof(buf)), 100);
-		cr_expect_eq(same_as_original(buf, 0, 100), 100, "symlink target overwritten");
+		cr_expect_eq(same_as_original(buf, 0, 100), 100, "target overwritten");
+		cr_assert_eq(fstat(fd, &st), 0);
+		cr_expect_eq(st.st_nlink, 1, "the second name is gone");
 	}
 	close(fd);
-	cr_expect_eq(list_at(dfd, names), 3, "sub, target and link all stay");
+	cr_expect_eq(list_at(dfd, names), 2, "sub and target stay, the three names go");
 }
 
 /* ---- directories ---- */
