@@ -103,14 +103,76 @@ void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone, con
 		node_unhash(v, n);
 		pthread_rwlock_wrlock(&n->io);
 		if (n->opens > 0) {
-			/* POSIX: who has it open keeps reading it until close. */
+			/* POSIX: who has it open keeps reading it until close,
+			 * or here until its deadline (reap_deferred). */
 			n->unlinked = deferred = true;
 			snprintf(n->trash, sizeof(n->trash), "%s", tname);
+			pthread_mutex_lock(&v->lock);
+			n->refs++;
+			n->next_deferred = v->deferred;
+			v->deferred = n;
+			pthread_mutex_unlock(&v->lock);
 		}
 		pthread_rwlock_unlock(&n->io);
 	}
-	if (!deferred)
+	if (deferred)
+		vfs_schedule(v, &v->trash, tname, node_deadline(n));
+	else
 		vfs_submit_shred(v, tname, zone, s, valid);
+}
+
+void vfs_deferred_done(struct vfs *v, struct node *n)
+{
+	struct node **p;
+	bool listed;
+
+	pthread_mutex_lock(&v->lock);
+	for (p = &v->deferred; *p && *p != n; p = &(*p)->next_deferred)
+		;
+	listed = *p != NULL;
+	if (listed)
+		*p = n->next_deferred;
+	pthread_mutex_unlock(&v->lock);
+	if (listed)
+		node_put(v, n);
+}
+
+/* The deadline of a file removed while still open (trash name tname):
+ * it vanishes for its handles too and is shredded now, not at its last
+ * close. A write since the removal moved the deadline: judged again
+ * then. */
+static void reap_deferred(struct vfs *v, const char *tname, int64_t now)
+{
+	struct node *n;
+	struct stamp s;
+	int64_t deadline;
+	bool due, valid;
+
+	pthread_mutex_lock(&v->lock);
+	for (n = v->deferred; n && strcmp(n->trash, tname) != 0; n = n->next_deferred)
+		;
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&v->lock);
+	if (!n)
+		return; /* closed, and shredded then */
+	deadline = node_deadline(n);
+	if (now < deadline) {
+		vfs_schedule(v, &v->trash, tname, deadline);
+		node_put(v, n);
+		return;
+	}
+	node_mark_dead(v, n);
+	pthread_rwlock_wrlock(&n->io); /* I/O under way ends first */
+	due = n->unlinked;
+	n->unlinked = false; /* the last close has nothing left to shred */
+	pthread_rwlock_unlock(&n->io);
+	if (due) {
+		valid = node_stamp(n, &s);
+		vfs_submit_shred(v, tname, n->zone, &s, valid);
+		vfs_deferred_done(v, n);
+	}
+	node_put(v, n);
 }
 
 int vfs_trash_file(struct vfs *v, struct node *dir, const char *bname, enum audit_event why)
@@ -396,6 +458,10 @@ void vfs_reap(void *ctx, struct reaper_item *item)
 
 	node_notify_from_this_thread(); /* the reaper's thread, no request */
 
+	if (dir == &v->trash) {
+		reap_deferred(v, item->name, now);
+		goto out;
+	}
 	if (dir->dead || names_is_sidecar(item->name) ||
 	    fstatat(dir->fd, item->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		goto out; /* renamed or removed meanwhile: its new place has an item */

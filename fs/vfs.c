@@ -63,6 +63,7 @@ struct vfs *vfs_new(const struct config *cfg, struct store *store, const struct 
 	pthread_cond_init(&v->prune_cv, NULL);
 	node_init_fixed(&v->root, store->fd, -1);
 	node_init_fixed(&v->status, store->fd, -1);
+	node_init_fixed(&v->trash, store->trash_fd, -1);
 	v->status.kind = STAMP_REG;
 	v->status.zone_root = true; /* never expires, never freed */
 	v->reaper = reaper_new(clock, clock_arg, vfs_reap, vfs_reaper_release, v);

@@ -145,7 +145,7 @@ static void shred_deferred(struct vfs *v, struct node *n)
 	bool valid = node_stamp(n, &s);
 
 	vfs_submit_shred(v, n->trash, n->zone, &s, valid);
-	n->unlinked = false;
+	vfs_deferred_done(v, n);
 }
 
 static bool expired_now(struct vfs *v, struct node *n)
@@ -368,6 +368,8 @@ int vfs_release(struct vfs *v, struct handle *h)
 	}
 	pthread_rwlock_wrlock(&n->io);
 	shred = io_put_locked(v, n);
+	if (shred)
+		n->unlinked = false; /* this close shreds it, not its deadline */
 	pthread_rwlock_unlock(&n->io);
 	if (shred)
 		shred_deferred(v, n);

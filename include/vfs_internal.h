@@ -49,8 +49,10 @@ struct node {
 				* the header (vfs_io.c); atomic, set under io */
 	off_t size;	       /* plain size while opens > 0 */
 	unsigned opens;
-	bool unlinked;	/* removed by a user while open: shred at last close */
-	char trash[33]; /* its name in the trash */
+	bool unlinked;		    /* removed by a user while open: shred at last close
+				     * or at its deadline, whichever comes first */
+	char trash[33];		    /* its name in the trash */
+	struct node *next_deferred; /* in vfs->deferred while unlinked; vfs->lock */
 };
 
 struct handle {
@@ -85,7 +87,9 @@ struct vfs {
 	struct node **buckets;	 /* lock */
 	size_t nbuckets, nnodes; /* lock */
 	struct node root;
-	struct node status; /* the read-only control file in the root */
+	struct node status;    /* the read-only control file in the root */
+	struct node trash;     /* the trash folder, for the reaper items of */
+	struct node *deferred; /* files removed while open (a reference each); lock */
 	struct node *zones[CONFIG_MAX_ZONES];
 	struct vfs_stats stats; /* atomics */
 
@@ -218,6 +222,9 @@ void vfs_audit(struct vfs *v, enum audit_event ev, int zone, const struct stamp 
  * it, or when node n (may be NULL) is open, at its last close. */
 void vfs_dispose(struct vfs *v, struct node *n, const char *tname, int zone, const struct stamp *s,
 		 bool valid);
+/* n, removed while open, was shredded at its last close: it leaves the
+ * list of such files (and the reference the list held). */
+void vfs_deferred_done(struct vfs *v, struct node *n);
 void vfs_submit_shred(struct vfs *v, const char *trash_name, int zone, const struct stamp *s,
 		      bool valid);
 

@@ -358,6 +358,35 @@ test_ops_rename_over_open() {
 	expect_eq "$(find "$S" -inum "${oldb%% *}" | wc -l)" 0 "old backing inode anywhere in the store"
 }
 
+# But not past its deadline: a file removed while open is shredded when
+# its life ends even though a handle still holds it, which then reads
+# nothing more (ESTALE). A write through such a handle before the
+# deadline moves the deadline, as for any file. (Renaming over an open
+# file defers its shredding the same way.)
+test_ops_open_unlinked_until_deadline() {
+	local S=$T/s M=$T/m Z=$T/m/rlc out t0
+	ops_mount "$S" "$M" -o ttl=3s
+	head -c 100000 /dev/urandom >"$T/ref"
+	expect cp "$T/ref" "$Z/f"
+	expect cp "$T/ref" "$Z/g"
+	exec 3<"$Z/f" 4<>"$Z/g"
+	t0=$(date +%s%N)
+	expect rm "$Z/f" "$Z/g"
+	sleep 1.5
+	echo more >&4 || fail "write through the handle of the removed g"
+	# f's life ends about 3 s after it was written, g's 3 s after that write.
+	wait_until 6 ops_audit_ge "$S/audit.log" shredded 1 || fail "f not shredded at its deadline"
+	expect_eq "$(ops_nentries "$S/.trash")" 1 "trash entries once f's life has ended"
+	out=$(cat <&3 2>&1) && fail "read through f's handle after its deadline: $(echo "$out" | wc -c) bytes"
+	case "$out" in *"Stale file handle"*) ;; *) fail "read after the deadline: $out" ;; esac
+	wait_until 6 ops_is_n 0 ops_nentries "$S/.trash" || fail "g not shredded at its deadline"
+	[ $((($(date +%s%N) - t0) / 1000000)) -ge 4000 ] || fail "g shredded before its moved deadline"
+	expect_eq "$(ops_audit_count "$S/audit.log" shredded)" 2 "shredded lines, both handles still open"
+	exec 3<&- 4>&-
+	sleep 1
+	expect_eq "$(ops_audit_count "$S/audit.log" shredded)" 2 "shredded lines after the closes"
+}
+
 # A handle opened before the deadline cannot write after it (ESTALE).
 test_ops_write_after_deadline() {
 	local S=$T/s M=$T/m out
