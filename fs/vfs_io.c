@@ -535,12 +535,14 @@ static int truncate_locked(struct vfs *v, struct node *n, off_t size)
 		rc = size == 0 ? swap_empty_locked(v, n) : -EAGAIN;
 	if (rc == -EAGAIN)
 		rc = fileio_truncate(n->data_fd, n->fk, &n->size, size);
-	/* A truncation counts as a change even when the size stays (as on
-	 * ext4, and POSIX for O_TRUNC); the backing file's own ftruncate
-	 * only marks it when the size moves. */
+	/* A truncation marks the times even when the size stays (as on
+	 * ext4, and POSIX for O_TRUNC; the backing file's own ftruncate only
+	 * marks them when the size moves), but only one that changes the
+	 * content restarts its life: to the same size it is no more than a
+	 * touch, which never extends a life. */
 	if (rc == 0 && size == before && futimens(n->data_fd, mtime_now) < 0)
 		rc = -errno;
-	if (rc == 0)
+	if (rc == 0 && size != before)
 		node_touch(v, n, vfs_now(v));
 	return rc;
 }

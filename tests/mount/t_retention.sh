@@ -246,8 +246,8 @@ EOF
 }
 
 # Life is extended by content changes (write, truncate) and by nothing else:
-# touch into the future does not extend; cp -p / tar x of old files do not
-# shorten (they are stamped when created).
+# touch into the future or a truncation to the same size does not extend;
+# cp -p / tar x of old files do not shorten (they are stamped when created).
 test_retention_only_content_changes_count() {
 	local S=$T/s M=$T/m ttl=3 ta tb tw tw2 old=946684800 e1 e2
 	ret_mount "$S" "$M" -o ttl=${ttl}s
@@ -262,6 +262,7 @@ test_retention_only_content_changes_count() {
 	echo "t" >"$M/rlc/trmark"
 	echo "u1" >"$M/rlc/u1mark"
 	echo "u2" >"$M/idocr/u2mark"
+	echo "s" >"$M/rlc/samemark"
 	cp -p "$T/src/cpmark" "$M/rlc/cpmark" || fail "cp -p into the mount"
 	tar -C "$M/idocr" -xf "$T/old.tar" || fail "tar x into the mount"
 	tb=$(ret_now)
@@ -287,7 +288,11 @@ test_retention_only_content_changes_count() {
 	tw=$(ret_now)
 	echo "more" >>"$M/rlc/wmark" || fail "append"
 	truncate -s 100 "$M/rlc/trmark" || fail "truncate"
+	e1=$(getfattr --only-values -n user.ekycfs.expires "$M/rlc/samemark") || fail "getfattr"
+	truncate -s 2 "$M/rlc/samemark" || fail "truncate to the same size"
 	tw2=$(ret_now)
+	e2=$(getfattr --only-values -n user.ekycfs.expires "$M/rlc/samemark") || fail "getfattr"
+	expect_eq "$e2" "$e1" "expires after a truncation to the same size"
 	# The new deadline is reported.
 	local ew ewant_lo ewant_hi
 	ew=$(date -u -d "$(getfattr --only-values -n user.ekycfs.expires "$M/rlc/wmark")" +%s) ||
@@ -305,9 +310,10 @@ test_retention_only_content_changes_count() {
 	expect_eq "$(stat -c %s "$M/rlc/trmark")" 100 "size after truncate"
 
 	# The touched / copied / extracted files went at their original deadline.
+	# So did the one truncated to its own size (its content did not change).
 	ret_by "$(ret_add "$tb" $((ttl + RET_LATE)))" ret_all_gone \
-		"$M/rlc/u1mark" "$M/idocr/u2mark" "$M/rlc/cpmark" "$M/idocr/tardir/tarmark" ||
-		fail "touch -d / cp -p / tar x changed the deadline"
+		"$M/rlc/u1mark" "$M/idocr/u2mark" "$M/rlc/cpmark" "$M/idocr/tardir/tarmark" \
+		"$M/rlc/samemark" || fail "touch -d / cp -p / tar x / truncate to the same size changed the deadline"
 	ret_there "$M/rlc/wmark" "$M/rlc/trmark"
 	# And the written ones go at last write + TTL.
 	ret_by "$(ret_add "$tw2" $((ttl + RET_LATE)))" ret_all_gone "$M/rlc/wmark" "$M/rlc/trmark" ||
