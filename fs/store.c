@@ -94,8 +94,10 @@ static int marker_write(int dirfd, const struct marker *m)
 	return rc;
 }
 
-int store_stat_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
-		     struct stat *sb)
+/* Read and verify the stamp of name in dirfd; zone, when not NULL, names
+ * the zone whose folder it is (*unbound as for stamp_open_zone). */
+static int stat_stamp(const struct keys *k, int dirfd, const char *name, const char *zone,
+		      struct stamp *st, struct stat *sb, bool *unbound)
 {
 	char path[64];
 	uint8_t raw[STAMP_BYTES + 1];
@@ -115,11 +117,27 @@ int store_stat_stamp(const struct keys *k, int dirfd, const char *name, struct s
 	n = getxattr(path, STAMP_XATTR, raw, sizeof(raw));
 	if (n < 0) /* missing, oversized, unreadable: a bad stamp (fail closed) */
 		rc = errno == ENOMEM ? -ENOMEM : -EBADMSG;
+	else if (zone)
+		rc = stamp_open_zone(k, raw, (size_t)n, sb->st_ino, zone, st, unbound);
 	else
 		rc = stamp_open(k, raw, (size_t)n, sb->st_ino, st);
 out_close:
 	close(fd);
 	return rc;
+}
+
+int store_stat_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
+		     struct stat *sb)
+{
+	return stat_stamp(k, dirfd, name, NULL, st, sb, NULL);
+}
+
+int store_read_zone_stamp(const struct keys *k, int dirfd, const char *zone, struct stamp *st,
+			  bool *unbound)
+{
+	struct stat sb;
+
+	return stat_stamp(k, dirfd, zone, zone, st, &sb, unbound);
 }
 
 int store_read_stamp(const struct keys *k, int dirfd, const char *name, struct stamp *st,
@@ -143,13 +161,27 @@ int store_write_stamp(const struct keys *k, int fd, uint64_t ino, const struct s
 	return 0;
 }
 
+_Static_assert(STAMP_ZONE_NAME_MAX >= CONFIG_ZONE_NAME_MAX, "a zone stamp holds any zone name");
+
+static int write_zone_stamp(const struct keys *k, int fd, const char *zone, const struct stamp *st)
+{
+	uint8_t raw[STAMP_BYTES];
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	stamp_seal_zone(k, st, sb.st_ino, zone, raw);
+	return fsetxattr(fd, STAMP_XATTR, raw, sizeof(raw), 0) < 0 ? -errno : 0;
+}
+
 /* Open zone i's directory, creating it and its stamp when missing; a zone
- * whose stamp fails is reset: its contents cannot be named any more. */
+ * whose stamp fails (also one that is another zone's folder) is reset: its
+ * contents cannot be named any more. */
 static int open_zone(struct store *s, const struct keys *k, const char *name, size_t i,
 		     enum store_mode mode)
 {
 	struct stat sb;
-	uint64_t ino;
+	bool unbound = false;
 	int rc;
 
 	if (mode == STORE_MOUNT && mkdirat(s->fd, name, 0755) < 0 && errno != EEXIST)
@@ -157,20 +189,23 @@ static int open_zone(struct store *s, const struct keys *k, const char *name, si
 	s->zone_fd[i] = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->zone_fd[i] < 0)
 		return errno == ENOENT && mode == STORE_SWEEP ? 0 : -errno;
-	rc = store_read_stamp(k, s->fd, name, &s->zone_stamp[i], &ino);
-	if (rc == 0 && s->zone_stamp[i].kind == STAMP_DIR && !s->destroy_all)
+	rc = stat_stamp(k, s->fd, name, name, &s->zone_stamp[i], &sb, &unbound);
+	if (rc == 0 && s->zone_stamp[i].kind == STAMP_DIR && !s->destroy_all) {
+		/* Made before zone stamps named their zone: bound to it at its
+		 * first mount by this version. */
+		if (unbound && mode == STORE_MOUNT)
+			return write_zone_stamp(k, s->zone_fd[i], name, &s->zone_stamp[i]);
 		return 0;
+	}
 	if (rc < 0 && rc != -EBADMSG)
 		return rc;
 	s->zone_reset[i] = true;
 	if (mode == STORE_SWEEP)
 		return 0;
-	if (fstat(s->zone_fd[i], &sb) < 0)
-		return -errno;
 	s->zone_stamp[i].kind = STAMP_DIR;
 	crypto_random(s->zone_stamp[i].id, FILE_ID_BYTES);
 	s->zone_stamp[i].birth = s->zone_stamp[i].mtime = clock_realtime(NULL);
-	return store_write_stamp(k, s->zone_fd[i], sb.st_ino, &s->zone_stamp[i]);
+	return write_zone_stamp(k, s->zone_fd[i], name, &s->zone_stamp[i]);
 }
 
 static void store_init_fds(struct store *s)

@@ -13,6 +13,9 @@
 #define STAMP_XATTR "user.ekycfs.stamp"
 #define STAMP_VERSION 1
 #define STAMP_BYTES 52
+/* Flags (byte 2): the stamp of a zone folder, MAC'd with the zone's name. */
+#define STAMP_FLAG_ZONE 1
+#define STAMP_ZONE_NAME_MAX 64 /* CONFIG_ZONE_NAME_MAX */
 #define NSEC_PER_SEC 1000000000LL
 
 /* Kinds of entry a stamp may describe (a superset of layout's types). */
@@ -36,9 +39,20 @@ void stamp_seal(const struct keys *k, const struct stamp *s, uint64_t ino,
 
 /* Parse and verify a stamp read from the backing inode ino. Returns 0, or
  * -EBADMSG when it is short, of another version, or its MAC fails (it was
- * edited, or copied from another inode). */
+ * edited, or copied from another inode), or it is a zone folder's. */
 __attribute__((warn_unused_result)) int stamp_open(const struct keys *k, const uint8_t *in,
 						   size_t len, uint64_t ino, struct stamp *s);
+
+/* The same for the folder of zone zone: its stamp is bound to the zone's
+ * name too, so that swapping zone folders in the backing store (and with
+ * them their TTLs) makes both invalid. A stamp of a store made before
+ * that binding verifies as an entry's would; *unbound says so, and the
+ * caller seals it again with stamp_seal_zone. */
+__attribute__((warn_unused_result)) int stamp_open_zone(const struct keys *k, const uint8_t *in,
+							size_t len, uint64_t ino, const char *zone,
+							struct stamp *s, bool *unbound);
+void stamp_seal_zone(const struct keys *k, const struct stamp *s, uint64_t ino, const char *zone,
+		     uint8_t out[STAMP_BYTES]);
 
 /* THE expiry decision. An entry whose stamp is valid expires at
  * mtime + ttl seconds; one without a valid stamp is expired already

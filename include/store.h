@@ -47,6 +47,13 @@ __attribute__((warn_unused_result)) int store_open(struct store *s, const char *
 /* Close every fd and release the lock. Idempotent. */
 void store_close(struct store *s);
 
+/* Read and verify the stamp of the folder of zone zone in the store's
+ * dirfd, which is bound to the zone's name (stamp_open_zone; *unbound:
+ * made before that binding). Returns 0, -EBADMSG or -errno. */
+__attribute__((warn_unused_result)) int store_read_zone_stamp(const struct keys *k, int dirfd,
+							      const char *zone, struct stamp *st,
+							      bool *unbound);
+
 /* Read and verify the stamp of the entry name in dirfd (a backing file or
  * directory). Returns 0, -EBADMSG when missing or invalid, or -errno
  * (-ENOENT when the entry is gone). *ino receives its inode number. */

@@ -737,3 +737,29 @@ PY
 	case "$(cat "$T/out")" in "ERR 116") ;; *) fail "reader got: $(cat "$T/out")" ;; esac
 	return 0
 }
+
+# Zone folders swapped in the backing store while unmounted (each zone
+# with its own TTL): each folder's stamp names its own zone, so both are
+# reset at the next mount, and nothing of rlc lives on under idocr's TTL.
+test_retention_swapped_zone_folders() {
+	local S=$T/s M=$T/m
+	printf '[zone rlc]\nttl = 1h\n[zone idocr]\nttl = 2h\n' >"$T/zones.conf"
+	"$EKYCFS" --genkey "$T/key" >/dev/null || fail genkey
+	ret_mount "$S" "$M" -o "config=$T/zones.conf,key_file=$T/key"
+	echo "face" >"$M/rlc/face.jpg" || fail write
+	mkdir "$M/rlc/d" && echo "doc" >"$M/rlc/d/f" || fail "folder"
+	echo "id" >"$M/idocr/id.jpg" || fail write
+	umount_fs "$M"
+	wait_until 10 flock -n "$S" true || fail "the store is still locked"
+	mv "$S/rlc" "$S/t" && mv "$S/idocr" "$S/rlc" && mv "$S/t" "$S/idocr" || fail "swapping"
+	ret_mount "$S" "$M" -o "config=$T/zones.conf,key_file=$T/key"
+	expect_eq "$(ls -A "$M/rlc" "$M/idocr" | grep -cv -e '^$' -e ':$')" 0 "entries after the swap"
+	expect_eq "$(grep -c '"event":"destroyed"' "$S/audit.log")" 4 "destroyed audit lines"
+	expect_eq "$(find "$S/rlc" "$S/idocr" -mindepth 1 | wc -l)" 0 "backing entries after the swap"
+	# A zone mounted normally again keeps what it holds.
+	echo "new" >"$M/rlc/n.jpg" || fail write
+	umount_fs "$M"
+	wait_until 10 flock -n "$S" true || fail "the store is still locked"
+	ret_mount "$S" "$M" -o "config=$T/zones.conf,key_file=$T/key"
+	expect_eq "$(cat "$M/rlc/n.jpg")" new "content after a plain remount"
+}

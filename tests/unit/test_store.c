@@ -233,6 +233,7 @@ Test(store, mount_creates_missing_store)
 	for (size_t i = 0; i < 2; i++) {
 		struct stamp st;
 		uint64_t ino = 0;
+		bool unbound = true;
 
 		sub(p, cfg.zones[i].name);
 		cr_assert_eq(stat(p, &sb), 0, "zone %s missing", cfg.zones[i].name);
@@ -240,9 +241,11 @@ Test(store, mount_creates_missing_store)
 		cr_assert_geq(s.zone_fd[i], 0);
 		cr_assert_eq(fstat(s.zone_fd[i], &zb), 0);
 		cr_expect_eq(zb.st_ino, sb.st_ino, "zone_fd is not the zone dir");
-		cr_assert_eq(store_read_stamp(ka, s.fd, cfg.zones[i].name, &st, &ino), 0,
+		cr_assert_eq(store_read_zone_stamp(ka, s.fd, cfg.zones[i].name, &st, &unbound), 0,
 			     "zone %s has no valid stamp", cfg.zones[i].name);
-		cr_expect_eq(ino, sb.st_ino);
+		cr_expect_not(unbound, "a new zone stamp names its zone");
+		cr_expect_eq(store_read_stamp(ka, s.fd, cfg.zones[i].name, &st, &ino), -EBADMSG,
+			     "a zone stamp read as an entry's");
 		cr_expect_eq(st.kind, STAMP_DIR);
 		cr_expect_arr_eq(st.id, s.zone_stamp[i].id, FILE_ID_BYTES);
 		cr_expect_geq(st.birth, before);
@@ -461,12 +464,13 @@ Test(store, ephemeral_reopen_destroys_all)
 	cr_expect(s.destroy_all);
 	for (size_t i = 0; i < 2; i++) {
 		struct stamp st;
-		uint64_t ino;
+		bool unbound;
 
 		cr_expect(s.zone_reset[i], "zone %zu not reset", i);
-		cr_expect_eq(store_read_stamp(e2, s.fd, cfg.zones[i].name, &st, &ino), 0,
+		cr_expect_eq(store_read_zone_stamp(e2, s.fd, cfg.zones[i].name, &st, &unbound), 0,
 			     "zone stamp not rewritten for the new key");
-		cr_expect_eq(store_read_stamp(e1, s.fd, cfg.zones[i].name, &st, &ino), -EBADMSG);
+		cr_expect_eq(store_read_zone_stamp(e1, s.fd, cfg.zones[i].name, &st, &unbound),
+			     -EBADMSG);
 	}
 	store_close(&s);
 	read_marker(marker, sizeof(marker));
@@ -519,7 +523,7 @@ Test(store, tampered_zone_stamp_resets_zone)
 	char p[PATH_MAX];
 	struct stamp old, st;
 	struct store s;
-	uint64_t ino;
+	bool unbound;
 	ssize_t n;
 
 	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
@@ -534,7 +538,8 @@ Test(store, tampered_zone_stamp_resets_zone)
 	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
 	cr_expect(s.zone_reset[0], "tampered zone not reset");
 	cr_expect_not(s.zone_reset[1], "untouched zone reset");
-	cr_assert_eq(store_read_stamp(ka, s.fd, "rlc", &st, &ino), 0, "no new valid stamp");
+	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0,
+		     "no new valid stamp");
 	cr_expect_eq(st.kind, STAMP_DIR);
 	cr_expect_neq(memcmp(st.id, old.id, FILE_ID_BYTES), 0, "directory id reused");
 	cr_expect_arr_eq(st.id, s.zone_stamp[0].id, FILE_ID_BYTES);
@@ -546,7 +551,7 @@ Test(store, missing_zone_stamp_resets_zone)
 	char p[PATH_MAX];
 	struct stamp st;
 	struct store s;
-	uint64_t ino;
+	bool unbound;
 
 	create_store(ka, false);
 	sub(p, "idocr");
@@ -554,7 +559,59 @@ Test(store, missing_zone_stamp_resets_zone)
 	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
 	cr_expect_not(s.zone_reset[0]);
 	cr_expect(s.zone_reset[1]);
-	cr_expect_eq(store_read_stamp(ka, s.fd, "idocr", &st, &ino), 0);
+	cr_expect_eq(store_read_zone_stamp(ka, s.fd, "idocr", &st, &unbound), 0);
+	store_close(&s);
+}
+
+/* Zone folders swapped in the backing store (each with its TTL): each
+ * stamp names the other zone, so both are reset, and nothing of one zone
+ * lives on under the other's TTL. */
+Test(store, swapped_zone_folders_reset)
+{
+	char a[PATH_MAX], b[PATH_MAX], t[PATH_MAX];
+	struct store s;
+
+	create_store(ka, false);
+	sub(a, "rlc");
+	sub(b, "idocr");
+	sub(t, "swap");
+	cr_assert_eq(rename(a, t), 0);
+	cr_assert_eq(rename(b, a), 0);
+	cr_assert_eq(rename(t, b), 0);
+	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
+	cr_expect(s.zone_reset[0], "rlc (idocr's folder) not reset");
+	cr_expect(s.zone_reset[1], "idocr (rlc's folder) not reset");
+	store_close(&s);
+}
+
+/* A store made before zone stamps named their zone: its zone stamp (an
+ * entry's kind of stamp) is taken at the first mount, not reset, and
+ * sealed again bound to the zone, keeping its id (names inside decrypt). */
+Test(store, unbound_zone_stamp_bound_at_mount)
+{
+	struct stamp st, old;
+	struct stat sb;
+	struct store s;
+	bool unbound = false;
+
+	create_store(ka, false);
+	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
+	old = s.zone_stamp[0];
+	cr_assert_eq(fstat(s.zone_fd[0], &sb), 0);
+	cr_assert_eq(store_write_stamp(ka, s.zone_fd[0], sb.st_ino, &old), 0);
+	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
+	cr_expect(unbound);
+	store_close(&s);
+	cr_assert_eq(sopen(&s, ka, false, STORE_SWEEP), 0, "%s", err);
+	cr_expect_not(s.zone_reset[0], "an unbound zone stamp reset by a sweep");
+	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
+	cr_expect(unbound, "a sweep rewrote the zone stamp");
+	store_close(&s);
+	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
+	cr_expect_not(s.zone_reset[0], "an unbound zone stamp reset");
+	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
+	cr_expect_not(unbound, "not bound at the mount");
+	cr_expect_arr_eq(st.id, old.id, FILE_ID_BYTES);
 	store_close(&s);
 }
 
