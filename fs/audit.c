@@ -40,24 +40,49 @@ static const char *event_name(enum audit_event e)
 	return "unknown";
 }
 
-struct audit *audit_open(const char *path, int *err)
+/* What the log may be: in the store, a plain file with no other name
+ * (a device node or a link planted there is not written to); one of the
+ * user's choosing may also be a fifo (a log shipper) or a device. */
+static int log_kind(const struct stat *st, bool own)
+{
+	if (S_ISLNK(st->st_mode))
+		return -ELOOP;
+	if (S_ISREG(st->st_mode))
+		return own && st->st_nlink != 1 ? -EMLINK : 0;
+	return !own && (S_ISFIFO(st->st_mode) || S_ISCHR(st->st_mode)) ? 0 : -EINVAL;
+}
+
+struct audit *audit_open(const char *path, bool own, int *err)
 {
 	struct audit *a = calloc(1, sizeof(*a));
 	struct stat st;
+	int rc = 0;
 
 	if (!a) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	/* Not followed, no waiting on a fifo, and only a plain file with no
-	 * other name: audit lines go nowhere else. */
-	a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-		     0600);
-	if (a->fd < 0 || fstat(a->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		/* (ENXIO: a fifo nobody reads.) */
-		*err = a->fd < 0	     ? (errno == ENXIO ? -EINVAL : -errno)
-		       : S_ISREG(st.st_mode) ? -EMLINK
-					     : -EINVAL;
+	a->fd = -1;
+	/* Looked at before it is opened, and again after; never followed; a
+	 * fifo nobody reads is an error (ENXIO), not a wait. */
+	if (lstat(path, &st) == 0)
+		rc = log_kind(&st, own);
+	if (rc == 0) {
+		a->fd = open(path,
+			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+			     0600);
+		if (a->fd < 0)
+			rc = -errno;
+		else if (fstat(a->fd, &st) < 0)
+			rc = -errno;
+		else
+			rc = log_kind(&st, own);
+	}
+	/* Lines are then written whole, waiting on a full pipe as before. */
+	if (rc == 0 && fcntl(a->fd, F_SETFL, O_APPEND) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		*err = rc;
 		if (a->fd >= 0)
 			close(a->fd);
 		free(a);

@@ -229,6 +229,14 @@ void keys_check_value(const struct keys *k, uint8_t out[KEY_CHECK_BYTES])
 			   k->check, KEY_BYTES);
 }
 
+void keys_check_value_bound(const struct keys *k, uint8_t out[KEY_CHECK_BYTES])
+{
+	static const char label[] = "ekycfs key check v2, zone stamps bound";
+
+	crypto_generichash(out, KEY_CHECK_BYTES, (const uint8_t *)label, sizeof(label) - 1,
+			   k->check, KEY_BYTES);
+}
+
 bool keys_check_equal(const uint8_t a[KEY_CHECK_BYTES], const uint8_t b[KEY_CHECK_BYTES])
 {
 	return sodium_memcmp(a, b, KEY_CHECK_BYTES) == 0;

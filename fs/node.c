@@ -353,7 +353,7 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 			       const struct stat *sb, int *err)
 {
 	struct node *n = calloc(1, sizeof(*n));
-	int flags = S_ISDIR(sb->st_mode) ? O_RDONLY | O_DIRECTORY : O_PATH;
+	int flags = S_ISDIR(sb->st_mode) ? O_RDONLY | O_DIRECTORY : O_PATH, rc = 0;
 	struct stat check;
 
 	if (!n || !(n->bname = strdup(bname))) {
@@ -364,9 +364,14 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 	n->fd = openat(parent->fd, bname, flags | O_NOFOLLOW | O_CLOEXEC);
 	/* Another mount over a backing name is not part of the store: no
 	 * node, so nothing goes into it or changes it through the mount. */
-	if (n->fd < 0 || fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino ||
-	    !same_mount_fd(parent->fd, n->fd)) {
-		*err = n->fd < 0 ? -errno : check.st_ino != sb->st_ino ? -ENOENT : -EXDEV;
+	if (n->fd < 0)
+		rc = -errno;
+	else if (fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino)
+		rc = -ENOENT;
+	else if (!same_mount_fd(parent->fd, n->fd))
+		rc = -EXDEV;
+	if (rc < 0) {
+		*err = rc;
 		if (n->fd >= 0)
 			close(n->fd);
 		free(n->bname);
@@ -573,18 +578,19 @@ int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, s
  * place (what stood there, a link to something else, keeps its data). */
 static int open_sidecar(int dirfd, const char *side)
 {
-	struct stat st;
-	int fd =
-		openat(dirfd, side, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	struct stat st, first;
+	int fd;
 
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-	    same_mount_fd(dirfd, fd))
-		return fd;
-	if (fd >= 0)
-		close(fd);
-	else if (errno != ELOOP && errno != ENXIO) /* neither a symlink nor a fifo */
-		return -errno;
-	if (unlinkat(dirfd, side, 0) < 0)
+	/* Not opened unless it is a regular file (a device node must not be). */
+	if (fstatat(dirfd, side, &first, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(first.st_mode)) {
+		fd = openat(dirfd, side, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == first.st_ino &&
+		    st.st_nlink == 1 && same_mount_fd(dirfd, fd))
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (unlinkat(dirfd, side, 0) < 0 && errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, side, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	return fd < 0 ? -errno : fd;

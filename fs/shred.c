@@ -87,26 +87,34 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 {
 	uint8_t *buf = NULL;
 	char tmp[33];
-	struct stat st;
+	struct stat st, first;
+	bool named = true;
 	int fd, rc = 0;
 
 	*bytes = 0;
-	/* Not followed, and a fifo does not block the open. */
+	/* Anything but a regular file (a symlink, a fifo, a device node) only
+	 * loses its name: it is never opened. */
+	if (fstatat(dirfd, name, &first, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(first.st_mode) && !S_ISDIR(first.st_mode))
+		return forget_name(sys, dirfd, name);
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 && (errno == ELOOP || errno == ENXIO))
-		return forget_name(sys, dirfd, name); /* a symlink or a fifo */
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !same_mount_fd(dirfd, fd)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != first.st_ino ||
+	    st.st_dev != first.st_dev || !same_mount_fd(dirfd, fd)) {
 		rc = -EINVAL;
 		goto out_close;
 	}
 	/* Only the data of a file with no other name is destroyed: another
 	 * name (anywhere, inside the store or not) keeps it, and only this
-	 * one goes. */
+	 * one goes. If the others went meanwhile, the data is the store's
+	 * alone again and is destroyed through the descriptor. */
 	if (st.st_nlink > 1) {
 		rc = forget_name(sys, dirfd, name);
-		goto out_close;
+		if (rc < 0 || fstat(fd, &st) < 0 || st.st_nlink > 0)
+			goto out_close;
+		named = false;
 	}
 	*bytes = st.st_size;
 	buf = malloc(SHRED_CHUNK);
@@ -130,9 +138,11 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 		goto out_free;
 	}
 	strip_xattrs(fd);
-	rc = rename_random(dirfd, name, tmp);
-	if (rc == 0 && sys->unlinkat(dirfd, tmp, 0) < 0)
-		rc = -errno;
+	if (named) {
+		rc = rename_random(dirfd, name, tmp);
+		if (rc == 0 && sys->unlinkat(dirfd, tmp, 0) < 0)
+			rc = -errno;
+	}
 out_free:
 	free(buf);
 out_close:

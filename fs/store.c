@@ -189,10 +189,16 @@ static int open_zone(struct store *s, const struct keys *k, const char *name, si
 	s->zone_fd[i] = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->zone_fd[i] < 0)
 		return errno == ENOENT && mode == STORE_SWEEP ? 0 : -errno;
+	if (!same_mount_fd(s->fd, s->zone_fd[i]))
+		return -EXDEV; /* mounted over since check_layout */
 	rc = stat_stamp(k, s->fd, name, name, &s->zone_stamp[i], &sb, &unbound);
+	/* An unbound stamp is taken only in a store made before zone stamps
+	 * named their zone (any folder's stamp is unbound: in a bound store
+	 * it is a folder moved into the zone's place). */
+	if (rc == 0 && unbound && s->zones_bound)
+		rc = -EBADMSG;
 	if (rc == 0 && s->zone_stamp[i].kind == STAMP_DIR && !s->destroy_all) {
-		/* Made before zone stamps named their zone: bound to it at its
-		 * first mount by this version. */
+		/* Bound to its zone at the first mount by this version. */
 		if (unbound && mode == STORE_MOUNT)
 			return write_zone_stamp(k, s->zone_fd[i], name, &s->zone_stamp[i]);
 		return 0;
@@ -234,6 +240,7 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral, e
 		s->created = true;
 		s->ephemeral = ephemeral;
 		s->cipher = crypto_best_cipher();
+		s->zones_bound = true;
 		return 0;
 	}
 	if (rc < 0 || m.version != FORMAT_VERSION) {
@@ -260,11 +267,14 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral, e
 	}
 	if (m.ephemeral) {
 		s->destroy_all = true; /* the last mount's key is gone */
+		s->zones_bound = true;
 		return 0;
 	}
 	uint8_t check[KEY_CHECK_BYTES];
+	keys_check_value_bound(k, check);
+	s->zones_bound = keys_check_equal(check, m.check);
 	keys_check_value(k, check);
-	if (!keys_check_equal(check, m.check)) {
+	if (!s->zones_bound && !keys_check_equal(check, m.check)) {
 		snprintf(err, errlen, "%s: wrong key (the key file does not match this store)",
 			 path);
 		return -EKEYREJECTED;
@@ -353,7 +363,7 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 		m.version = FORMAT_VERSION;
 		m.ephemeral = s->ephemeral;
 		m.cipher = s->cipher;
-		keys_check_value(k, m.check);
+		keys_check_value_bound(k, m.check);
 		if ((s->created || s->ephemeral) && (rc = marker_write(s->fd, &m)) < 0) {
 			snprintf(err, errlen, "%s: cannot write marker: %s", path, strerror(-rc));
 			goto out_close;
@@ -365,9 +375,9 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 		}
 	}
 	s->trash_fd = openat(s->fd, STORE_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (s->trash_fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s/%s: %s", path, STORE_TRASH, strerror(errno));
+	if (s->trash_fd < 0 || !same_mount_fd(s->fd, s->trash_fd)) {
+		rc = s->trash_fd < 0 ? -errno : -EXDEV;
+		snprintf(err, errlen, "%s/%s: %s", path, STORE_TRASH, strerror(-rc));
 		goto out_close;
 	}
 	s->nzones = cfg->nzones;
@@ -378,6 +388,15 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 				 strerror(-rc));
 			goto out_close;
 		}
+	}
+	/* A store made before: its zone stamps are bound now, and so it says. */
+	if (mode == STORE_MOUNT && !s->zones_bound) {
+		rc = marker_write(s->fd, &m);
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: cannot write marker: %s", path, strerror(-rc));
+			goto out_close;
+		}
+		s->zones_bound = true;
 	}
 	return 0;
 out_close:

@@ -86,10 +86,13 @@ static int where(int dirfd, const char *name, struct statx *sx)
 
 static bool same_place(const struct statx *a, const struct statx *b)
 {
-	if (a->stx_dev_major != b->stx_dev_major || a->stx_dev_minor != b->stx_dev_minor)
-		return false;
-	/* A bind mount of the same file system differs only in its id. */
-	return !(a->stx_mask & b->stx_mask & STATX_MNT_ID) || a->stx_mnt_id == b->stx_mnt_id;
+	/* The mount id when the kernel gives it: a bind mount of the same
+	 * file system differs only there, and on some file systems (overlayfs
+	 * over layers on different ones) files and folders of one mount
+	 * report different devices. Without it, the device. */
+	if (a->stx_mask & b->stx_mask & STATX_MNT_ID)
+		return a->stx_mnt_id == b->stx_mnt_id;
+	return a->stx_dev_major == b->stx_dev_major && a->stx_dev_minor == b->stx_dev_minor;
 }
 
 bool same_mount(int dirfd, const char *name)

@@ -155,6 +155,8 @@ void vfs_free(struct vfs *v)
 	pthread_rwlock_destroy(&v->root.io);
 	pthread_mutex_destroy(&v->status.mu);
 	pthread_rwlock_destroy(&v->status.io);
+	pthread_mutex_destroy(&v->trash.mu);
+	pthread_rwlock_destroy(&v->trash.io);
 	pthread_mutex_destroy(&v->prune_mu);
 	pthread_cond_destroy(&v->prune_cv);
 	pthread_mutex_destroy(&v->lock);

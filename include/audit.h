@@ -3,6 +3,7 @@
 #ifndef EKYCFS_AUDIT_H
 #define EKYCFS_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "crypto.h"
@@ -29,9 +30,12 @@ struct audit_rec {
 
 struct audit;
 
-/* Open (create, mode 0600, append) the audit log at path. Returns NULL and
- * sets *err to -errno on failure. */
-struct audit *audit_open(const char *path, int *err);
+/* Open (create, mode 0600, append) the log at path. own: the store's own
+ * log, which must be a regular file with no other name; otherwise (a
+ * path the user gave) a fifo with a reader or a character device will do
+ * too. Never follows a symlink. NULL with *err: -EMLINK (another name),
+ * -EINVAL (not such a file), -ENXIO (a fifo nobody reads) or -errno. */
+struct audit *audit_open(const char *path, bool own, int *err);
 
 /* Append one line for rec at time now (ns); also to syslog when enabled.
  * Thread-safe; each line is one write(2) on an O_APPEND file. */

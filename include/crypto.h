@@ -56,6 +56,12 @@ void keys_free(struct keys *k);
 
 /* The value stored in the marker to recognise this key. */
 void keys_check_value(const struct keys *k, uint8_t out[KEY_CHECK_BYTES]);
+/* The check value a store's marker holds once its zone stamps are bound
+ * to their zones' names (stamp_open_zone): a marker with the one above is
+ * of a store made before, whose unbound zone stamps are taken once. Only
+ * the key makes either: no edit of a bound store's marker makes it look
+ * unbound (putting back a marker saved before it was bound does). */
+void keys_check_value_bound(const struct keys *k, uint8_t out[KEY_CHECK_BYTES]);
 
 /* Constant-time comparison of two check values. */
 bool keys_check_equal(const uint8_t a[KEY_CHECK_BYTES], const uint8_t b[KEY_CHECK_BYTES]);

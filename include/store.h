@@ -26,6 +26,8 @@ struct store {
 	bool ephemeral;	  /* the marker's key mode */
 	bool created;	  /* initialised by this open */
 	bool destroy_all; /* previous ephemeral contents: destroy them */
+	bool zones_bound; /* zone stamps are bound to their names (the marker's
+			   * check value says so): an unbound one is invalid */
 };
 
 enum store_mode {

@@ -762,4 +762,13 @@ test_retention_swapped_zone_folders() {
 	wait_until 10 flock -n "$S" true || fail "the store is still locked"
 	ret_mount "$S" "$M" -o "config=$T/zones.conf,key_file=$T/key"
 	expect_eq "$(cat "$M/rlc/n.jpg")" new "content after a plain remount"
+	# Nor can a folder of one zone be put in the place of another zone.
+	mkdir "$M/rlc/sub" && echo "doc" >"$M/rlc/sub/g.jpg" || fail "folder"
+	umount_fs "$M"
+	wait_until 10 flock -n "$S" true || fail "the store is still locked"
+	mv "$S/idocr" "$S/idocr.old" || fail "moving idocr away"
+	mv "$(find "$S/rlc" -mindepth 1 -maxdepth 1 -type d)" "$S/idocr" || fail "moving the folder"
+	ret_mount "$S" "$M" -o "config=$T/zones.conf,key_file=$T/key"
+	expect_eq "$(ls -A "$M/idocr")" "" "entries of a folder put in a zone's place"
+	expect_eq "$(find "$S/idocr" -mindepth 1 | wc -l)" 0 "backing entries of that folder"
 }

@@ -361,7 +361,7 @@ Test(audit_file, creates_0600_and_appends, .init = file_setup, .fini = file_tear
 	int err = 0;
 
 	umask(0); /* the mode must come from audit_open, not the umask */
-	a = audit_open(path, &err);
+	a = audit_open(path, true, &err);
 	cr_assert_not_null(a, "audit_open: %d", err);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
@@ -369,7 +369,7 @@ Test(audit_file, creates_0600_and_appends, .init = file_setup, .fini = file_tear
 	audit_close(a);
 
 	rec.event = AUDIT_SHREDDED;
-	a = audit_open(path, &err);
+	a = audit_open(path, true, &err);
 	cr_assert_not_null(a, "reopen: %d", err);
 	audit_log(a, &rec, NOW_NS + NSEC_PER_SEC);
 	audit_close(a);
@@ -405,7 +405,7 @@ Test(audit_file, keeps_existing_content, .init = file_setup, .fini = file_teardo
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, before, sizeof(before) - 1), (ssize_t)sizeof(before) - 1);
 	close(fd);
-	a = audit_open(path, &err);
+	a = audit_open(path, true, &err);
 	cr_assert_not_null(a);
 	audit_log(a, &rec, NOW_NS);
 	audit_close(a);
@@ -421,16 +421,45 @@ Test(audit_file, open_failures, .init = file_setup, .fini = file_teardown)
 	int err = 0;
 
 	snprintf(p, sizeof(p), "%s/missing/audit.log", dir);
-	cr_expect_null(audit_open(p, &err));
+	cr_expect_null(audit_open(p, true, &err));
 	cr_expect_eq(err, -ENOENT);
 
 	/* A symlink planted at the log path is not followed. */
 	snprintf(p, sizeof(p), "%s/link", dir);
 	cr_assert_eq(symlink(path, p), 0);
 	err = 0;
-	cr_expect_null(audit_open(p, &err));
+	cr_expect_null(audit_open(p, true, &err));
 	cr_expect_eq(err, -ELOOP);
 	cr_expect_neq(access(path, F_OK), 0, "symlink target created");
+
+	/* The store's own log is a plain file of its own: not a second name
+	 * of another file, not a fifo or a device (never opened). A log the
+	 * user names may be a fifo with a reader or a character device; a
+	 * fifo nobody reads fails at once instead of waiting. */
+	snprintf(p, sizeof(p), "%s/other", dir);
+	cr_assert_eq(close(open(p, O_WRONLY | O_CREAT, 0600)), 0);
+	cr_assert_eq(link(p, path), 0);
+	err = 0;
+	cr_expect_null(audit_open(path, true, &err));
+	cr_expect_eq(err, -EMLINK);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	err = 0;
+	cr_expect_null(audit_open(path, true, &err));
+	cr_expect_eq(err, -EINVAL);
+	err = 0;
+	cr_expect_null(audit_open(path, false, &err));
+	cr_expect_eq(err, -ENXIO);
+	cr_assert_eq(unlink(path), 0);
+	err = 0;
+	cr_expect_null(audit_open("/dev/null", true, &err));
+	cr_expect_eq(err, -EINVAL);
+	{
+		struct audit *a = audit_open("/dev/null", false, &err);
+
+		cr_expect_not_null(a, "a character device the user names: %d", err);
+		audit_close(a);
+	}
 
 	audit_log(NULL, &(struct audit_rec){.event = AUDIT_VANISHED}, NOW_NS); /* no-op */
 	audit_close(NULL);
@@ -476,7 +505,7 @@ Test(audit_file, concurrent_lines_intact, .init = file_setup, .fini = file_teard
 	size_t len, lines = 0;
 	int err = 0;
 
-	a = audit_open(path, &err);
+	a = audit_open(path, true, &err);
 	cr_assert_not_null(a);
 	for (int t = 0; t < THREADS; t++) {
 		w[t] = (struct writer){a, t};

@@ -44,6 +44,7 @@ static struct {
 	ssize_t xattrs_at_unlink; /* llistxattr size, -1 on error */
 	bool victim_gone_at_unlink;
 	char victim_name[64];
+	char also_unlink[64]; /* another name that goes just before */
 } h;
 
 static int hook_fdatasync(int fd)
@@ -83,6 +84,8 @@ static int hook_unlinkat(int dirfd, const char *name, int flags)
 		errno = h.fail_unlink_errno;
 		return -1;
 	}
+	if (h.also_unlink[0])
+		cr_assert_eq(unlinkat(dirfd, h.also_unlink, 0), 0);
 	return unlinkat(dirfd, name, flags);
 }
 
@@ -357,6 +360,26 @@ Test(shred, refuses_what_is_not_a_regular_file)
 	cr_expect_eq(list_at(dfd, names), 2, "sub and target stay, the three names go");
 }
 
+/* A second name whose other names go while it is removed: the data is
+ * the store's alone again and is destroyed all the same. */
+Test(shred, other_names_gone_meanwhile)
+{
+	uint8_t buf[100];
+	off_t bytes = -1;
+	int fd;
+
+	make_file_at(dfd, "a", 100);
+	cr_assert_eq(linkat(dfd, "a", dfd, "b", 0), 0);
+	fd = openat(dfd, "a", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	strcpy(h.also_unlink, "b");
+	cr_expect_eq(shred_file_at(&hooked, dfd, "a", 1, &bytes), 0);
+	cr_expect_eq(bytes, 100);
+	cr_expect_eq(pread(fd, buf, sizeof(buf), 0), 0, "the data outlived its names");
+	cr_expect_gt(h.syncs, 0, "nothing overwritten");
+	close(fd);
+}
+
 /* ---- directories ---- */
 
 Test(shred, dir_empty_removed_xattrs_first)
@@ -466,7 +489,7 @@ Test(shred, shredder_drains_queue_and_counts)
 	int tfd = open_trash(), err = 0;
 
 	snprintf(log, sizeof(log), "%s/audit.log", dir);
-	a = audit_open(log, &err);
+	a = audit_open(log, true, &err);
 	cr_assert_not_null(a);
 	s = shredder_start(tfd, 1, a, &count, &bytes);
 	cr_assert_not_null(s);

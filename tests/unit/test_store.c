@@ -183,12 +183,40 @@ static void create_store(const struct keys *k, bool ephemeral)
 	store_close(&s);
 }
 
-static void check_hex(const struct keys *k, char hex[2 * KEY_CHECK_BYTES + 1])
+/* The check value a marker holds: bound (zone stamps bound), or the one
+ * of a store made before. */
+static void check_hex_of(const struct keys *k, bool bound, char hex[2 * KEY_CHECK_BYTES + 1])
 {
 	uint8_t check[KEY_CHECK_BYTES];
 
-	keys_check_value(k, check);
+	if (bound)
+		keys_check_value_bound(k, check);
+	else
+		keys_check_value(k, check);
 	sodium_bin2hex(hex, 2 * KEY_CHECK_BYTES + 1, check, KEY_CHECK_BYTES);
+}
+
+static void check_hex(const struct keys *k, char hex[2 * KEY_CHECK_BYTES + 1])
+{
+	check_hex_of(k, true, hex);
+}
+
+/* Make the store's marker (for key k) one of a store made before zone
+ * stamps were bound. */
+static void make_marker_unbound(const struct keys *k)
+{
+	char marker[1024], bound[2 * KEY_CHECK_BYTES + 1], old[2 * KEY_CHECK_BYTES + 1],
+		p[PATH_MAX];
+	char *at;
+
+	read_marker(marker, sizeof(marker));
+	check_hex_of(k, true, bound);
+	check_hex_of(k, false, old);
+	at = strstr(marker, bound);
+	cr_assert_not_null(at, "marker without the bound check value: %s", marker);
+	memcpy(at, old, strlen(old));
+	sub(p, STORE_MARKER);
+	write_file(p, marker);
 }
 
 /* ---- creation ---- */
@@ -602,6 +630,14 @@ Test(store, unbound_zone_stamp_bound_at_mount)
 	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
 	cr_expect(unbound);
 	store_close(&s);
+	/* In a bound store such a stamp is a folder moved into the zone's
+	 * place: reset, by a sweep too. */
+	cr_assert_eq(sopen(&s, ka, false, STORE_SWEEP), 0, "%s", err);
+	cr_expect(s.zone_reset[0], "an unbound zone stamp taken in a bound store");
+	cr_expect_not(s.zone_reset[1]);
+	store_close(&s);
+	/* In a store made before the binding it is taken. */
+	make_marker_unbound(ka);
 	cr_assert_eq(sopen(&s, ka, false, STORE_SWEEP), 0, "%s", err);
 	cr_expect_not(s.zone_reset[0], "an unbound zone stamp reset by a sweep");
 	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
@@ -612,7 +648,15 @@ Test(store, unbound_zone_stamp_bound_at_mount)
 	cr_assert_eq(store_read_zone_stamp(ka, s.fd, "rlc", &st, &unbound), 0);
 	cr_expect_not(unbound, "not bound at the mount");
 	cr_expect_arr_eq(st.id, old.id, FILE_ID_BYTES);
+	cr_expect(s.zones_bound);
 	store_close(&s);
+	{ /* and the marker says so from now on */
+		char marker[1024], hex[2 * KEY_CHECK_BYTES + 1];
+
+		read_marker(marker, sizeof(marker));
+		check_hex(ka, hex);
+		cr_expect_not_null(strstr(marker, hex), "marker not bound: %s", marker);
+	}
 }
 
 /* A sweep reports a bad zone but writes nothing, and creates no zone. */
