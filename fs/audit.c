@@ -42,45 +42,55 @@ static const char *event_name(enum audit_event e)
 
 /* What the log may be: in the store, a plain file with no other name
  * (a device node or a link planted there is not written to); one of the
- * user's choosing may also be a fifo (a log shipper) or a device. */
+ * user's choosing may also be a character device (/dev/null), never a
+ * fifo: a reader that stalls would hold up every removal and shred. */
 static int log_kind(const struct stat *st, bool own)
 {
 	if (S_ISLNK(st->st_mode))
 		return -ELOOP;
 	if (S_ISREG(st->st_mode))
 		return own && st->st_nlink != 1 ? -EMLINK : 0;
-	return !own && (S_ISFIFO(st->st_mode) || S_ISCHR(st->st_mode)) ? 0 : -EINVAL;
+	return !own && S_ISCHR(st->st_mode) ? 0 : -EINVAL;
+}
+
+int audit_check(const char *path, bool own)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? log_kind(&st, own) : 0;
 }
 
 struct audit *audit_open(const char *path, bool own, int *err)
 {
 	struct audit *a = calloc(1, sizeof(*a));
+	char proc[64];
 	struct stat st;
-	int rc = 0;
+	int pfd, rc = 0;
 
 	if (!a) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	a->fd = -1;
-	/* Looked at before it is opened, and again after; never followed; a
-	 * fifo nobody reads is an error (ENXIO), not a wait. */
-	if (lstat(path, &st) == 0)
-		rc = log_kind(&st, own);
-	if (rc == 0) {
-		a->fd = open(path,
-			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	/* Looked at through an O_PATH descriptor and opened through it, so
+	 * that nothing else is ever opened (not even one swapped in); made
+	 * anew (O_EXCL) when missing; writes never wait (O_NONBLOCK). */
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd >= 0) {
+		rc = fstat(pfd, &st) < 0 ? -errno : log_kind(&st, own);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		if (rc == 0 &&
+		    (a->fd = open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)) < 0)
+			rc = -errno;
+		close(pfd);
+	} else if (errno == ENOENT) {
+		a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			     0600);
 		if (a->fd < 0)
 			rc = -errno;
-		else if (fstat(a->fd, &st) < 0)
-			rc = -errno;
-		else
-			rc = log_kind(&st, own);
-	}
-	/* Lines are then written whole, waiting on a full pipe as before. */
-	if (rc == 0 && fcntl(a->fd, F_SETFL, O_APPEND) < 0)
+	} else {
 		rc = -errno;
+	}
 	if (rc < 0) {
 		*err = rc;
 		if (a->fd >= 0)

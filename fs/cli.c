@@ -31,6 +31,7 @@ const char *cli_usage(void)
 	       "  -o audit_log=FILE   JSON-lines audit log (default STORE/audit.log)\n"
 	       "  -o shred_passes=N   random overwrites before unlink (default 1)\n"
 	       "  -o allow_other      let other users in (default_permissions applies)\n"
+	       "  -o upgrade          bind the zones of a store made by an older ekycfs\n"
 	       "  -o OPT              any other option is passed to FUSE\n"
 	       "  --sweep             shred what expired in STORE, without mounting\n"
 	       "  --genkey FILE       write a new random key file (mode 0600)\n"

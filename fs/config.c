@@ -23,6 +23,7 @@ enum key_id {
 	K_SHRED_PASSES,
 	K_ALLOW_OTHER,
 	K_FUSE_OPTIONS,
+	K_UPGRADE,
 	K_COUNT
 };
 enum key_type { T_STRING, T_DURATION, T_PASSES, T_BOOL };
@@ -38,6 +39,7 @@ static const struct {
 	[K_SHRED_PASSES] = {"shred_passes", T_PASSES, true},
 	[K_ALLOW_OTHER] = {"allow_other", T_BOOL, true},
 	[K_FUSE_OPTIONS] = {"fuse_options", T_STRING, false},
+	[K_UPGRADE] = {"upgrade", T_BOOL, true},
 };
 
 /* Why a value was refused, for "bad value 'V' for KEY: why". */
@@ -216,6 +218,8 @@ static int config_apply(struct config *cfg, enum key_id k, const char *value)
 		return parse_passes(value, &cfg->shred_passes);
 	case K_ALLOW_OTHER:
 		return parse_bool(value, &cfg->allow_other);
+	case K_UPGRADE:
+		return parse_bool(value, &cfg->upgrade);
 	case K_COUNT:
 		break;
 	}

@@ -552,13 +552,16 @@ int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, s
 {
 	char full[NAMES_ENCODED_MAX + 2], side[NAMES_LONG_LEN + sizeof(NAMES_LONG_SUFFIX)];
 	char check[NAMES_LONG_LEN + 1];
+	struct stat st;
 	ssize_t len;
 	int fd;
 
 	if (!names_is_long(stored))
 		return names_decrypt(v->keys->names, dir->stamp.id, stored, out, outlen);
 	snprintf(side, sizeof(side), "%.*s%s", NAMES_LONG_LEN, stored, NAMES_LONG_SUFFIX);
-	fd = openat(dir->fd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Only a regular file is read (a fifo there must not block a lookup,
+	 * a listing or the reaper). */
+	fd = open_regular_at(dir->fd, side, O_RDONLY, 0, &st);
 	if (fd < 0)
 		return -EBADMSG;
 	len = read(fd, full, sizeof(full) - 1);
@@ -578,18 +581,11 @@ int vfs_decode(struct vfs *v, struct node *dir, const char *stored, char *out, s
  * place (what stood there, a link to something else, keeps its data). */
 static int open_sidecar(int dirfd, const char *side)
 {
-	struct stat st, first;
-	int fd;
+	struct stat st;
+	int fd = open_regular_at(dirfd, side, O_WRONLY, 1, &st);
 
-	/* Not opened unless it is a regular file (a device node must not be). */
-	if (fstatat(dirfd, side, &first, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(first.st_mode)) {
-		fd = openat(dirfd, side, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == first.st_ino &&
-		    st.st_nlink == 1 && same_mount_fd(dirfd, fd))
-			return fd;
-		if (fd >= 0)
-			close(fd);
-	}
+	if (fd >= 0)
+		return fd;
 	if (unlinkat(dirfd, side, 0) < 0 && errno != ENOENT)
 		return -errno;
 	fd = openat(dirfd, side, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -87,25 +87,19 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 {
 	uint8_t *buf = NULL;
 	char tmp[33];
-	struct stat st, first;
+	struct stat st;
 	bool named = true;
 	int fd, rc = 0;
 
 	*bytes = 0;
 	/* Anything but a regular file (a symlink, a fifo, a device node) only
-	 * loses its name: it is never opened. */
-	if (fstatat(dirfd, name, &first, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(first.st_mode) && !S_ISDIR(first.st_mode))
+	 * loses its name: it is never opened. Nor is anything on another mount
+	 * written (-EINVAL, left as it is). */
+	fd = open_regular_at(dirfd, name, O_WRONLY, 0, &st);
+	if (fd == -EINVAL && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return forget_name(sys, dirfd, name);
-	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != first.st_ino ||
-	    st.st_dev != first.st_dev || !same_mount_fd(dirfd, fd)) {
-		rc = -EINVAL;
-		goto out_close;
-	}
+		return fd == -EINVAL && S_ISDIR(st.st_mode) ? -EISDIR : fd;
 	/* Only the data of a file with no other name is destroyed: another
 	 * name (anywhere, inside the store or not) keeps it, and only this
 	 * one goes. If the others went meanwhile, the data is the store's

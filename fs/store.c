@@ -171,7 +171,10 @@ static int write_zone_stamp(const struct keys *k, int fd, const char *zone, cons
 	if (fstat(fd, &sb) < 0)
 		return -errno;
 	stamp_seal_zone(k, st, sb.st_ino, zone, raw);
-	return fsetxattr(fd, STAMP_XATTR, raw, sizeof(raw), 0) < 0 ? -errno : 0;
+	/* Synced: the marker may say next that the zones are bound. */
+	if (fsetxattr(fd, STAMP_XATTR, raw, sizeof(raw), 0) < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
 }
 
 /* Open zone i's directory, creating it and its stamp when missing; a zone
@@ -214,6 +217,40 @@ static int open_zone(struct store *s, const struct keys *k, const char *name, si
 	return write_zone_stamp(k, s->zone_fd[i], name, &s->zone_stamp[i]);
 }
 
+/* The folders in the store's top level other than the trash and the
+ * configured zones that carry a valid unbound zone stamp (zones of an
+ * older store that this config leaves out): bound to their names too,
+ * or they would be reset once the store says its zones are bound. */
+static int bind_other_zones(struct store *s, const struct keys *k, const struct config *cfg)
+{
+	DIR *dp = dir_listing(s->fd, ".");
+	struct dirent *d;
+	int rc = 0;
+
+	if (!dp)
+		return -errno;
+	while (rc == 0 && (d = readdir(dp))) {
+		struct stamp st;
+		struct stat sb;
+		bool unbound = false, configured = false;
+		int fd;
+
+		for (size_t i = 0; i < cfg->nzones; i++)
+			configured |= strcmp(d->d_name, cfg->zones[i].name) == 0;
+		if (configured || d->d_name[0] == '.' || strlen(d->d_name) > CONFIG_ZONE_NAME_MAX ||
+		    stat_stamp(k, s->fd, d->d_name, d->d_name, &st, &sb, &unbound) < 0 ||
+		    !unbound || st.kind != STAMP_DIR || !S_ISDIR(sb.st_mode) ||
+		    !same_mount(s->fd, d->d_name))
+			continue;
+		fd = openat(s->fd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = fd < 0 ? -errno : write_zone_stamp(k, fd, d->d_name, &st);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(dp);
+	return rc;
+}
+
 static void store_init_fds(struct store *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -224,7 +261,7 @@ static void store_init_fds(struct store *s)
 
 /* Decide from the marker (or its absence) what this open means. */
 static int check_marker(struct store *s, const struct keys *k, bool ephemeral, enum store_mode mode,
-			const char *path, char *err, size_t errlen)
+			bool upgrade, const char *path, char *err, size_t errlen)
 {
 	struct marker m = {0};
 	int rc = marker_read(s->fd, &m);
@@ -243,7 +280,7 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral, e
 		s->zones_bound = true;
 		return 0;
 	}
-	if (rc < 0 || m.version != FORMAT_VERSION) {
+	if (rc < 0 || (m.version != STORE_MARKER_VERSION && m.version != STORE_MARKER_UNBOUND)) {
 		snprintf(err, errlen, "%s: unreadable marker or unsupported format version", path);
 		return -EINVAL;
 	}
@@ -271,13 +308,25 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral, e
 		return 0;
 	}
 	uint8_t check[KEY_CHECK_BYTES];
-	keys_check_value_bound(k, check);
-	s->zones_bound = keys_check_equal(check, m.check);
-	keys_check_value(k, check);
-	if (!s->zones_bound && !keys_check_equal(check, m.check)) {
+	s->zones_bound = m.version == STORE_MARKER_VERSION;
+	if (s->zones_bound)
+		keys_check_value_bound(k, check);
+	else
+		keys_check_value(k, check);
+	if (!keys_check_equal(check, m.check)) {
 		snprintf(err, errlen, "%s: wrong key (the key file does not match this store)",
 			 path);
 		return -EKEYREJECTED;
+	}
+	/* Binding an older store's zones is asked for, not done on the quiet:
+	 * a marker of an older store put in place of this one's must not
+	 * make its zones take any folder's stamp unnoticed. */
+	if (!s->zones_bound && mode == STORE_MOUNT && !upgrade) {
+		snprintf(err, errlen,
+			 "%s: store made by an older ekycfs: its zones are not yet bound to their "
+			 "names; mount it once with -o upgrade (or use a new, empty store)",
+			 path);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -353,14 +402,14 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 	if (rc < 0)
 		return rc;
 	s->fd = rc;
-	rc = check_marker(s, k, ephemeral, mode, path, err, errlen);
+	rc = check_marker(s, k, ephemeral, mode, cfg->upgrade, path, err, errlen);
 	if (rc < 0)
 		goto out_close;
 	rc = check_layout(s, cfg, mode, path, err, errlen);
 	if (rc < 0)
 		goto out_close;
 	if (mode == STORE_MOUNT) {
-		m.version = FORMAT_VERSION;
+		m.version = STORE_MARKER_VERSION;
 		m.ephemeral = s->ephemeral;
 		m.cipher = s->cipher;
 		keys_check_value_bound(k, m.check);
@@ -389,9 +438,12 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 			goto out_close;
 		}
 	}
-	/* A store made before: its zone stamps are bound now, and so it says. */
+	/* A store made before (-o upgrade): its zone stamps are bound now, also
+	 * those of zones this config does not name, and so its marker says. */
 	if (mode == STORE_MOUNT && !s->zones_bound) {
-		rc = marker_write(s->fd, &m);
+		rc = bind_other_zones(s, k, cfg);
+		if (rc == 0)
+			rc = marker_write(s->fd, &m);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot write marker: %s", path, strerror(-rc));
 			goto out_close;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,4 +108,29 @@ bool same_mount_fd(int a, int b)
 	struct statx x, y;
 
 	return where(a, "", &x) == 0 && where(b, "", &y) == 0 && same_place(&x, &y);
+}
+
+int open_regular_at(int dirfd, const char *name, int flags, nlink_t max_links, struct stat *st)
+{
+	char path[64];
+	int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), fd;
+
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, st) < 0) {
+		fd = -errno;
+		close(pfd);
+		return fd;
+	}
+	if (!S_ISREG(st->st_mode) || (max_links && st->st_nlink > max_links) ||
+	    !same_mount_fd(dirfd, pfd)) {
+		close(pfd);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(pfd);
+	return fd;
 }

@@ -32,10 +32,15 @@ struct audit;
 
 /* Open (create, mode 0600, append) the log at path. own: the store's own
  * log, which must be a regular file with no other name; otherwise (a
- * path the user gave) a fifo with a reader or a character device will do
- * too. Never follows a symlink. NULL with *err: -EMLINK (another name),
- * -EINVAL (not such a file), -ENXIO (a fifo nobody reads) or -errno. */
+ * path the user gave) a character device will do too. Never a symlink,
+ * never a fifo (a stalled reader would hold up the file system). NULL
+ * with *err: -EMLINK (another name), -EINVAL (not such a file), -ELOOP (a
+ * symlink) or -errno. Writes never wait (O_NONBLOCK). */
 struct audit *audit_open(const char *path, bool own, int *err);
+
+/* What audit_open would refuse in the file now at path (0 when there is
+ * none, or it would do), without opening or making anything. */
+int audit_check(const char *path, bool own);
 
 /* Append one line for rec at time now (ns); also to syslog when enabled.
  * Thread-safe; each line is one write(2) on an O_APPEND file. */

@@ -24,6 +24,7 @@ struct config {
 	char *fuse_options;    /* extra comma-separated FUSE -o options, or NULL */
 	unsigned shred_passes; /* random overwrites before unlink, default 1 */
 	bool allow_other;
+	bool upgrade;	      /* bind an older store's zone stamps (store.h) */
 	int64_t ttl_override; /* seconds; -1 when unset. Wins over every zone ttl */
 	size_t nzones;
 	struct zone_config zones[CONFIG_MAX_ZONES];
@@ -35,7 +36,7 @@ struct config {
 int config_init(struct config *cfg);
 
 /* Read an INI file into *cfg, over what is there. Sections:
- *   [ekycfs]     key_file, ttl, audit_log, shred_passes, allow_other,
+ *   [ekycfs]     key_file, ttl, audit_log, shred_passes, allow_other, upgrade,
  *                fuse_options
  *   [zone NAME]  ttl
  * The first [zone] section replaces the default zones. Returns 0, or
@@ -46,7 +47,7 @@ __attribute__((warn_unused_result)) int config_load_file(struct config *cfg, con
 							 char *err, size_t errlen);
 
 /* Apply one -o KEY=VALUE (or a bare KEY for booleans) that ekycfs owns:
- * key_file, ttl, audit_log, shred_passes, allow_other. Returns 0, -ENOENT
+ * key_file, ttl, audit_log, shred_passes, allow_other, upgrade. Returns 0, -ENOENT
  * when the key is not ekycfs's (the caller passes it to FUSE), or -EINVAL
  * with err holding "option KEY: why". */
 __attribute__((warn_unused_result)) int

@@ -14,6 +14,11 @@
 #define STORE_MARKER "ekycfs.store"
 #define STORE_TRASH ".trash"
 #define STORE_AUDIT "audit.log"
+/* The marker's version: 2 since zone stamps are bound to their zones'
+ * names (stamp_open_zone); a store of version 1 is bound by a mount with
+ * the upgrade option (config.h), and refused by a mount without it. */
+#define STORE_MARKER_VERSION 2
+#define STORE_MARKER_UNBOUND 1
 
 struct store {
 	int fd;			       /* STORE, flock'ed while open */

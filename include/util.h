@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Read up to len bytes at off; fewer only at end of file. Returns the
@@ -31,5 +32,14 @@ int dir_is_empty(int dirfd);
  * failure to tell counts as "not the same". */
 bool same_mount(int dirfd, const char *name);
 bool same_mount_fd(int a, int b);
+
+/* Open name in dirfd with flags (O_RDONLY or O_WRONLY, no O_CREAT) only if
+ * it is a regular file, on the same mount as dirfd, with at most
+ * max_links names (0: any): looked at through an O_PATH descriptor first
+ * and then opened through that same descriptor, so that nothing else (a
+ * device node, a fifo, a symlink's target) is ever opened, not even one
+ * swapped in meanwhile. *st gets what was looked at. Returns the fd,
+ * -EINVAL when it is not such a file, or -errno. */
+int open_regular_at(int dirfd, const char *name, int flags, nlink_t max_links, struct stat *st);
 
 #endif

@@ -355,6 +355,9 @@ Test(config, set_option)
 	cr_expect_str_eq(cfg.key_file, "/b");
 	cr_expect_eq(config_set_option(&cfg, "audit_log", "/log", err, sizeof(err)), 0);
 	cr_expect_str_eq(cfg.audit_log, "/log");
+	cr_expect_not(cfg.upgrade);
+	cr_expect_eq(config_set_option(&cfg, "upgrade", NULL, err, sizeof(err)), 0);
+	cr_expect(cfg.upgrade, "a bare -o upgrade");
 	cr_expect_eq(config_set_option(&cfg, "ttl", "2h", err, sizeof(err)), 0);
 	cr_expect_eq(cfg.ttl_override, 7200);
 	cr_expect_eq(config_zone_ttl(&cfg, 1), 7200);

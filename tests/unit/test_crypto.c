@@ -35,6 +35,11 @@ static const char GOLD_CHECK[] = "e6f4fbb6b7beb6168637f4137de36e5bf8b0b336bb26f5
 /* keys_check_value() of master 0..31. */
 static const char GOLD_CHECK_VALUE[] =
 	"c6e0c4e49b5a2ffef003d97fe095b1fff74ec505b557d4814d5d06c59c791e5e";
+/* keys_check_value_bound() of master 0..31 (BLAKE2b-256 keyed with the
+ * check subkey over "ekycfs key check v2, zone stamps bound"; computed
+ * with Python's hashlib from GOLD_CHECK). */
+static const char GOLD_CHECK_VALUE_BOUND[] =
+	"39d9b85f1143943f805bcc3da5db920029edb3bca2ad30b5edd7fb24f6f3b139";
 /* crypto_audit_id() of file id 0x10..0x1f under master 0..31. */
 static const char GOLD_AUDIT_ID[] = "d3397241f6b87b2ee759f94f";
 /* File keys for file id 0x10..0x1f, cipher byte 1 and 2. */
@@ -218,6 +223,8 @@ Test(crypto, golden_subkeys_check_value_audit_id)
 	cr_expect_str_eq(hex(k->check, KEY_BYTES, h), GOLD_CHECK);
 	keys_check_value(k, cv);
 	cr_expect_str_eq(hex(cv, sizeof(cv), h), GOLD_CHECK_VALUE);
+	keys_check_value_bound(k, cv);
+	cr_expect_str_eq(hex(cv, sizeof(cv), h), GOLD_CHECK_VALUE_BOUND);
 	memset(id, 'x', sizeof(id));
 	crypto_audit_id(k, file_id0, id);
 	cr_expect_eq(strlen(id), 2 * AUDIT_ID_BYTES);

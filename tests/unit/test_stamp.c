@@ -20,6 +20,11 @@
 #define GOLDEN_HEX                                                               \
 	"01010000101112131415161718191a1b1c1d1e1f15cd853dfe9c971700e8a07e159d97" \
 	"175e987ed698cb343862b4208fad8e3f02"
+/* The same body as a zone folder's stamp (kind 4, flags 1) of zone "rlc":
+ * the MAC input ends with the zone's name (hashlib, as above). */
+#define GOLDEN_ZONE_HEX                                                          \
+	"01040100101112131415161718191a1b1c1d1e1f15cd853dfe9c971700e8a07e159d97" \
+	"1764776ed8ec637bb264826e76a0322537"
 #define GOLDEN_BIRTH 1700000000123456789LL
 #define GOLDEN_MTIME 1700000100000000000LL
 #define LABEL "ekycfs stamp v1"
@@ -120,6 +125,34 @@ Test(stamp, golden_vector)
 	cr_expect_arr_eq(out.id, s.id, FILE_ID_BYTES);
 	cr_expect_eq(out.birth, GOLDEN_BIRTH);
 	cr_expect_eq(out.mtime, GOLDEN_MTIME);
+}
+
+/* A zone folder's stamp names its zone: another zone's, or an entry's
+ * reading of it, fails; an entry's kind of stamp read as a zone's is
+ * taken but said unbound (a store made before the binding). */
+Test(stamp, golden_vector_zone)
+{
+	struct stamp s = golden_stamp(), out;
+	uint8_t raw[STAMP_BYTES];
+	char hex[2 * STAMP_BYTES + 1];
+	bool unbound = true;
+
+	s.kind = STAMP_DIR;
+	stamp_seal_zone(keys, &s, GOLDEN_INO, "rlc", raw);
+	to_hex(raw, sizeof(raw), hex);
+	cr_expect_str_eq(hex, GOLDEN_ZONE_HEX, "on-disk zone stamp format changed");
+	cr_expect_eq(stamp_open_zone(keys, raw, sizeof(raw), GOLDEN_INO, "rlc", &out, &unbound), 0);
+	cr_expect_not(unbound);
+	cr_expect_eq(out.kind, STAMP_DIR);
+	cr_expect_eq(stamp_open_zone(keys, raw, sizeof(raw), GOLDEN_INO, "idocr", &out, &unbound),
+		     -EBADMSG, "another zone's name");
+	cr_expect_eq(stamp_open_zone(keys, raw, sizeof(raw), GOLDEN_INO + 1, "rlc", &out, &unbound),
+		     -EBADMSG, "another inode");
+	cr_expect_eq(stamp_open(keys, raw, sizeof(raw), GOLDEN_INO, &out), -EBADMSG,
+		     "a zone's stamp taken as an entry's");
+	stamp_seal(keys, &s, GOLDEN_INO, raw);
+	cr_expect_eq(stamp_open_zone(keys, raw, sizeof(raw), GOLDEN_INO, "rlc", &out, &unbound), 0);
+	cr_expect(unbound, "an entry's kind of stamp read as a zone's");
 }
 
 Test(stamp, sealing_is_deterministic)
