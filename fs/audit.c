@@ -76,6 +76,18 @@ struct audit *audit_open(const char *path, bool own, int *err)
 	 * that nothing else is ever opened (not even one swapped in); made
 	 * anew (O_EXCL) when missing; writes never wait (O_NONBLOCK). */
 	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT) {
+		a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0600);
+		if (a->fd >= 0)
+			goto out;
+		if (errno != EEXIST) {
+			rc = -errno;
+			goto out;
+		}
+		/* Made meanwhile (another daemon sharing the log): look at it. */
+		pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (pfd >= 0) {
 		rc = fstat(pfd, &st) < 0 ? -errno : log_kind(&st, own);
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
@@ -83,14 +95,10 @@ struct audit *audit_open(const char *path, bool own, int *err)
 		    (a->fd = open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)) < 0)
 			rc = -errno;
 		close(pfd);
-	} else if (errno == ENOENT) {
-		a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			     0600);
-		if (a->fd < 0)
-			rc = -errno;
 	} else {
 		rc = -errno;
 	}
+out:
 	if (rc < 0) {
 		*err = rc;
 		if (a->fd >= 0)

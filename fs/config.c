@@ -252,6 +252,9 @@ static int load_ekycfs_key(struct load_ctx *ctx, const char *name, const char *v
 
 	if (k < 0)
 		return load_fail(ctx, -EINVAL, "unknown key '%.*s' in [ekycfs]", SHOWN_MAX, name);
+	/* A one-time step, asked for on the command line, never left on. */
+	if (k == K_UPGRADE)
+		return load_fail(ctx, -EINVAL, "upgrade is a one-time -o option, not a config key");
 	if (ctx->key_line[k])
 		return load_fail(ctx, -EINVAL, "duplicate key '%s' in [ekycfs] (first on line %u)",
 				 name, ctx->key_line[k]);

@@ -221,14 +221,18 @@ static int open_zone(struct store *s, const struct keys *k, const char *name, si
  * configured zones that carry a valid unbound zone stamp (zones of an
  * older store that this config leaves out): bound to their names too,
  * or they would be reset once the store says its zones are bound. */
-static int bind_other_zones(struct store *s, const struct keys *k, const struct config *cfg)
+static int bind_other_zones(struct store *s, const struct keys *k, const struct config *cfg,
+			    char *err, size_t errlen, const char *path)
 {
 	DIR *dp = dir_listing(s->fd, ".");
 	struct dirent *d;
 	int rc = 0;
 
-	if (!dp)
-		return -errno;
+	if (!dp) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot list the store: %s", path, strerror(-rc));
+		return rc;
+	}
 	while (rc == 0 && (d = readdir(dp))) {
 		struct stamp st;
 		struct stat sb;
@@ -246,6 +250,9 @@ static int bind_other_zones(struct store *s, const struct keys *k, const struct 
 		rc = fd < 0 ? -errno : write_zone_stamp(k, fd, d->d_name, &st);
 		if (fd >= 0)
 			close(fd);
+		if (rc < 0)
+			snprintf(err, errlen, "%s/%s: cannot bind this zone's stamp: %s", path,
+				 d->d_name, strerror(-rc));
 	}
 	closedir(dp);
 	return rc;
@@ -308,12 +315,18 @@ static int check_marker(struct store *s, const struct keys *k, bool ephemeral, e
 		return 0;
 	}
 	uint8_t check[KEY_CHECK_BYTES];
+	bool match;
+
 	s->zones_bound = m.version == STORE_MARKER_VERSION;
-	if (s->zones_bound)
-		keys_check_value_bound(k, check);
-	else
+	keys_check_value_bound(k, check);
+	match = keys_check_equal(check, m.check);
+	/* Version 1 with either value: a few builds wrote the bound value
+	 * before the marker said version 2; their stores are unbound too. */
+	if (!s->zones_bound && !match) {
 		keys_check_value(k, check);
-	if (!keys_check_equal(check, m.check)) {
+		match = keys_check_equal(check, m.check);
+	}
+	if (!match) {
 		snprintf(err, errlen, "%s: wrong key (the key file does not match this store)",
 			 path);
 		return -EKEYREJECTED;
@@ -441,9 +454,10 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 	/* A store made before (-o upgrade): its zone stamps are bound now, also
 	 * those of zones this config does not name, and so its marker says. */
 	if (mode == STORE_MOUNT && !s->zones_bound) {
-		rc = bind_other_zones(s, k, cfg);
-		if (rc == 0)
-			rc = marker_write(s->fd, &m);
+		rc = bind_other_zones(s, k, cfg, err, errlen, path);
+		if (rc < 0)
+			goto out_close;
+		rc = marker_write(s->fd, &m);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot write marker: %s", path, strerror(-rc));
 			goto out_close;

@@ -36,7 +36,7 @@ struct config {
 int config_init(struct config *cfg);
 
 /* Read an INI file into *cfg, over what is there. Sections:
- *   [ekycfs]     key_file, ttl, audit_log, shred_passes, allow_other, upgrade,
+ *   [ekycfs]     key_file, ttl, audit_log, shred_passes, allow_other,
  *                fuse_options
  *   [zone NAME]  ttl
  * The first [zone] section replaces the default zones. Returns 0, or

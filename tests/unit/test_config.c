@@ -118,6 +118,20 @@ Test(config, zones_replace_defaults)
 	config_release(&cfg);
 }
 
+/* upgrade is a one-time -o option: a config file that kept it on would
+ * take an older store's marker put back without a word. */
+Test(config, upgrade_not_a_file_key)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	config_init(&cfg);
+	cr_expect_eq(load_text(&cfg, "[ekycfs]\nupgrade = yes\n", err, sizeof(err)), -EINVAL);
+	cr_expect_not_null(strstr(err, "one-time -o option"), "%s", err);
+	cr_expect_not(cfg.upgrade);
+	config_release(&cfg);
+}
+
 Test(config, override_beats_zone_ttl)
 {
 	struct config cfg;

@@ -684,6 +684,34 @@ Test(store, unbound_zone_stamp_bound_at_mount)
 	}
 }
 
+/* A few builds wrote the bound check value with version=1: such a store
+ * is an unbound one (upgrade asked for), not one with a wrong key. */
+Test(store, version_1_with_bound_check_value)
+{
+	char marker[1024], p[PATH_MAX], *v;
+	struct store s;
+
+	create_store(ka, false);
+	read_marker(marker, sizeof(marker));
+	v = strstr(marker, "version=2");
+	cr_assert_not_null(v);
+	v[8] = '1';
+	sub(p, STORE_MARKER);
+	write_file(p, marker);
+	cr_expect_eq(sopen(&s, ka, false, STORE_MOUNT), -EINVAL);
+	cr_expect_not_null(strstr(err, "-o upgrade"), "%s", err);
+	cr_expect_eq(sopen(&s, kb, false, STORE_MOUNT), -EKEYREJECTED, "%s", err);
+	cfg.upgrade = true;
+	cr_assert_eq(sopen(&s, ka, false, STORE_MOUNT), 0, "%s", err);
+	cfg.upgrade = false;
+	cr_expect(s.zones_bound);
+	cr_expect_not(s.zone_reset[0]);
+	cr_expect_not(s.zone_reset[1]);
+	store_close(&s);
+	read_marker(marker, sizeof(marker));
+	cr_expect_not_null(strstr(marker, "\nversion=2\n"), "%s", marker);
+}
+
 /* A sweep reports a bad zone but writes nothing, and creates no zone. */
 Test(store, sweep_changes_nothing)
 {
