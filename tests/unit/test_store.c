@@ -201,6 +201,19 @@ static void check_hex(const struct keys *k, char hex[2 * KEY_CHECK_BYTES + 1])
 	check_hex_of(k, true, hex);
 }
 
+/* Replace the marker's version=2 by version=DIGIT, nothing else. */
+static void set_marker_version(char digit)
+{
+	char marker[1024], p[PATH_MAX], *v;
+
+	read_marker(marker, sizeof(marker));
+	v = strstr(marker, "\nversion=2\n");
+	cr_assert_not_null(v, "marker without version 2: %s", marker);
+	v[9] = digit;
+	sub(p, STORE_MARKER);
+	write_file(p, marker);
+}
+
 /* Make the store's marker (for key k) one of a store made before zone
  * stamps were bound. */
 static void make_marker_unbound(const struct keys *k)
@@ -215,11 +228,9 @@ static void make_marker_unbound(const struct keys *k)
 	at = strstr(marker, bound);
 	cr_assert_not_null(at, "marker without the bound check value: %s", marker);
 	memcpy(at, old, strlen(old));
-	at = strstr(marker, "\nversion=2\n");
-	cr_assert_not_null(at, "marker without version 2: %s", marker);
-	at[9] = '1';
 	sub(p, STORE_MARKER);
 	write_file(p, marker);
+	set_marker_version('1');
 }
 
 /* ---- creation ---- */
@@ -450,17 +461,13 @@ Test(store, second_open_is_busy)
 
 Test(store, other_format_version_refused)
 {
-	char p[PATH_MAX], marker[1024], *v;
+	char p[PATH_MAX];
 	struct snapshot sn;
 	struct store s;
 
 	create_store(ka, false);
-	read_marker(marker, sizeof(marker));
-	v = strstr(marker, "version=2");
-	cr_assert_not_null(v);
-	v[8] = '3';
+	set_marker_version('3');
 	sub(p, STORE_MARKER);
-	write_file(p, marker);
 	take(&sn);
 	cr_expect_lt(sopen(&s, ka, false, STORE_MOUNT), 0);
 	cr_expect_not_null(strstr(err, "version"), "got: %s", err);
@@ -688,16 +695,11 @@ Test(store, unbound_zone_stamp_bound_at_mount)
  * is an unbound one (upgrade asked for), not one with a wrong key. */
 Test(store, version_1_with_bound_check_value)
 {
-	char marker[1024], p[PATH_MAX], *v;
+	char marker[1024];
 	struct store s;
 
 	create_store(ka, false);
-	read_marker(marker, sizeof(marker));
-	v = strstr(marker, "version=2");
-	cr_assert_not_null(v);
-	v[8] = '1';
-	sub(p, STORE_MARKER);
-	write_file(p, marker);
+	set_marker_version('1');
 	cr_expect_eq(sopen(&s, ka, false, STORE_MOUNT), -EINVAL);
 	cr_expect_not_null(strstr(err, "-o upgrade"), "%s", err);
 	cr_expect_eq(sopen(&s, kb, false, STORE_MOUNT), -EKEYREJECTED, "%s", err);
