@@ -71,13 +71,14 @@ static int rename_random(int dirfd, const char *name, char out[33])
 	return 0;
 }
 
-/* Remove only the name (its random rename first, as for a shred). */
-static int forget_name(const struct shred_sys *sys, int dirfd, const char *name)
+/* Remove the name: renamed to a random one first, then unlinked (flags
+ * for unlinkat: AT_REMOVEDIR for a folder). */
+static int forget_name(const struct shred_sys *sys, int dirfd, const char *name, int flags)
 {
 	char tmp[33];
 	int rc = rename_random(dirfd, name, tmp);
 
-	if (rc == 0 && sys->unlinkat(dirfd, tmp, 0) < 0)
+	if (rc == 0 && sys->unlinkat(dirfd, tmp, flags) < 0)
 		rc = -errno;
 	return rc;
 }
@@ -86,7 +87,6 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 		  off_t *bytes)
 {
 	uint8_t *buf = NULL;
-	char tmp[33];
 	struct stat st;
 	bool named = true;
 	int fd, rc = 0;
@@ -97,7 +97,7 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 	 * written (-EINVAL, left as it is). */
 	fd = open_regular_at(dirfd, name, O_WRONLY, 0, &st);
 	if (fd == -EINVAL && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return forget_name(sys, dirfd, name);
+		return forget_name(sys, dirfd, name, 0);
 	if (fd < 0)
 		return fd == -EINVAL && S_ISDIR(st.st_mode) ? -EISDIR : fd;
 	/* Only the data of a file with no other name is destroyed: another
@@ -105,7 +105,7 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 	 * one goes. If the others went meanwhile, the data is the store's
 	 * alone again and is destroyed through the descriptor. */
 	if (st.st_nlink > 1) {
-		rc = forget_name(sys, dirfd, name);
+		rc = forget_name(sys, dirfd, name, 0);
 		if (rc < 0 || fstat(fd, &st) < 0 || st.st_nlink > 0)
 			goto out_close;
 		named = false;
@@ -132,11 +132,8 @@ int shred_file_at(const struct shred_sys *sys, int dirfd, const char *name, unsi
 		goto out_free;
 	}
 	strip_xattrs(fd);
-	if (named) {
-		rc = rename_random(dirfd, name, tmp);
-		if (rc == 0 && sys->unlinkat(dirfd, tmp, 0) < 0)
-			rc = -errno;
-	}
+	if (named)
+		rc = forget_name(sys, dirfd, name, 0);
 out_free:
 	free(buf);
 out_close:
@@ -146,7 +143,6 @@ out_close:
 
 int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 {
-	char tmp[33];
 	int fd, rc;
 
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -160,10 +156,7 @@ int shred_dir_at(const struct shred_sys *sys, int dirfd, const char *name)
 	close(fd);
 	if (rc < 1)
 		return rc < 0 ? rc : -ENOTEMPTY;
-	rc = rename_random(dirfd, name, tmp);
-	if (rc == 0 && sys->unlinkat(dirfd, tmp, AT_REMOVEDIR) < 0)
-		rc = -errno;
-	return rc;
+	return forget_name(sys, dirfd, name, AT_REMOVEDIR);
 }
 
 /* ---- background queue ---- */
