@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "stamp.h"
+#include "util.h"
 
 struct audit {
 	int fd;
@@ -63,7 +64,6 @@ int audit_check(const char *path, bool own)
 struct audit *audit_open(const char *path, bool own, int *err)
 {
 	struct audit *a = calloc(1, sizeof(*a));
-	char proc[64];
 	struct stat st;
 	int pfd, rc = 0;
 
@@ -90,10 +90,8 @@ struct audit *audit_open(const char *path, bool own, int *err)
 	}
 	if (pfd >= 0) {
 		rc = fstat(pfd, &st) < 0 ? -errno : log_kind(&st, own);
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-		if (rc == 0 &&
-		    (a->fd = open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)) < 0)
-			rc = -errno;
+		if (rc == 0 && (a->fd = reopen_fd(pfd, O_WRONLY | O_APPEND | O_NONBLOCK)) < 0)
+			rc = a->fd;
 		close(pfd);
 	} else {
 		rc = -errno;

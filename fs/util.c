@@ -110,9 +110,18 @@ bool same_mount_fd(int a, int b)
 	return where(a, "", &x) == 0 && where(b, "", &y) == 0 && same_place(&x, &y);
 }
 
-int open_regular_at(int dirfd, const char *name, int flags, nlink_t max_links, struct stat *st)
+int reopen_fd(int pfd, int flags)
 {
 	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int open_regular_at(int dirfd, const char *name, int flags, nlink_t max_links, struct stat *st)
+{
 	int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), fd;
 
 	if (pfd < 0)
@@ -127,10 +136,7 @@ int open_regular_at(int dirfd, const char *name, int flags, nlink_t max_links, s
 		close(pfd);
 		return -EINVAL;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-	fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
+	fd = reopen_fd(pfd, flags | O_NONBLOCK);
 	close(pfd);
 	return fd;
 }

@@ -33,6 +33,11 @@ int dir_is_empty(int dirfd);
 bool same_mount(int dirfd, const char *name);
 bool same_mount_fd(int a, int b);
 
+/* Open the file an O_PATH descriptor stands for, with flags (O_CLOEXEC
+ * added): the same file, whatever its name leads to now. Returns the fd
+ * or -errno. */
+int reopen_fd(int pfd, int flags);
+
 /* Open name in dirfd with flags (O_RDONLY or O_WRONLY, no O_CREAT) only if
  * it is a regular file, on the same mount as dirfd, with at most
  * max_links names (0: any): looked at through an O_PATH descriptor first
