@@ -75,20 +75,10 @@ static int check_mountpoint(struct run *r)
 	return 0;
 }
 
-/* Open the audit log (check is true: only look whether it would do). */
-static int open_audit(struct run *r, const char *path, bool own, bool check)
+/* Say why the audit log at path is refused (rc from audit_check or
+ * audit_open); returns rc. */
+static int audit_refused(struct run *r, const char *path, bool own, int rc)
 {
-	int rc;
-
-	if (check) {
-		rc = audit_check(path, own);
-		if (rc == 0)
-			return 0;
-	} else {
-		r->audit = audit_open(path, own, &rc);
-		if (r->audit)
-			return 0;
-	}
 	snprintf(r->err, sizeof(r->err), "audit log %.300s: %s", path,
 		 rc == -EINVAL	 ? (own ? "not a regular file"
 					: "neither a regular file nor a character device (a fifo's "
@@ -107,18 +97,18 @@ static int open_all(struct run *r, enum store_mode mode)
 	/* A log of the user's choosing first: when it cannot be written, the
 	 * store is not touched. */
 	snprintf(path, sizeof(path), "%s/%s", r->cli.store, STORE_AUDIT);
-	if (r->cfg.audit_log && (rc = open_audit(r, r->cfg.audit_log, false, false)) < 0)
-		return rc;
+	if (r->cfg.audit_log && !(r->audit = audit_open(r->cfg.audit_log, false, &rc)))
+		return audit_refused(r, r->cfg.audit_log, false, rc);
 	/* The store's own log is looked at before the store is opened (which
 	 * may write to it), and opened after (the store may be made first). */
-	if (!r->cfg.audit_log && (rc = open_audit(r, path, true, true)) < 0)
-		return rc;
+	if (!r->cfg.audit_log && (rc = audit_check(path, true)) < 0)
+		return audit_refused(r, path, true, rc);
 	rc = store_open(&r->store, r->cli.store, &r->cfg, r->keys, !r->cfg.key_file, mode, r->err,
 			sizeof(r->err));
 	if (rc < 0)
 		return rc;
-	if (!r->cfg.audit_log && (rc = open_audit(r, path, true, false)) < 0)
-		return rc;
+	if (!r->cfg.audit_log && !(r->audit = audit_open(path, true, &rc)))
+		return audit_refused(r, path, true, rc);
 	r->vfs = vfs_new(&r->cfg, &r->store, r->keys, r->audit, clock_realtime, NULL, &rc);
 	if (!r->vfs) {
 		snprintf(r->err, sizeof(r->err), "cannot set up: %s", strerror(-rc));
