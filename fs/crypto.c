@@ -221,20 +221,21 @@ out_free:
 	return rc;
 }
 
+/* BLAKE2b-256 of label keyed with the check subkey. */
+static void check_value(const struct keys *k, const char *label, uint8_t out[KEY_CHECK_BYTES])
+{
+	crypto_generichash(out, KEY_CHECK_BYTES, (const uint8_t *)label, strlen(label), k->check,
+			   KEY_BYTES);
+}
+
 void keys_check_value(const struct keys *k, uint8_t out[KEY_CHECK_BYTES])
 {
-	static const char label[] = "ekycfs key check v1";
-
-	crypto_generichash(out, KEY_CHECK_BYTES, (const uint8_t *)label, sizeof(label) - 1,
-			   k->check, KEY_BYTES);
+	check_value(k, "ekycfs key check v1", out);
 }
 
 void keys_check_value_bound(const struct keys *k, uint8_t out[KEY_CHECK_BYTES])
 {
-	static const char label[] = "ekycfs key check v2, zone stamps bound";
-
-	crypto_generichash(out, KEY_CHECK_BYTES, (const uint8_t *)label, sizeof(label) - 1,
-			   k->check, KEY_BYTES);
+	check_value(k, "ekycfs key check v2, zone stamps bound", out);
 }
 
 bool keys_check_equal(const uint8_t a[KEY_CHECK_BYTES], const uint8_t b[KEY_CHECK_BYTES])
