@@ -276,7 +276,7 @@ static int purge_subdir(struct vfs *v, int dirfd, const char *name, int zone, en
 	struct node *n;
 
 	/* Something mounted there is not the store's: never gone into. */
-	if (!same_mount(dirfd, name))
+	if (!on_mount(dirfd, name, &v->store->place))
 		return -EBUSY;
 	valid = store_stat_stamp(v->keys, dirfd, name, &s, &sb) == 0;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -538,7 +538,7 @@ static int sweep_entry(struct vfs *v, struct node *dir, const char *name, int64_
 
 	/* Another mount over a name in the store is not the store's: it is
 	 * neither judged nor touched (and keeps its folder). */
-	if (!same_mount(dir->fd, name))
+	if (!on_mount(dir->fd, name, &v->store->place))
 		return 1;
 	rc = store_stat_stamp(v->keys, dir->fd, name, &s, &sb);
 	valid = rc == 0;

@@ -368,7 +368,7 @@ static struct node *node_alloc(struct vfs *v, struct node *parent, const char *b
 		rc = -errno;
 	else if (fstat(n->fd, &check) < 0 || check.st_ino != sb->st_ino)
 		rc = -ENOENT;
-	else if (!same_mount_fd(parent->fd, n->fd))
+	else if (!on_mount(n->fd, "", &v->store->place))
 		rc = -EXDEV;
 	if (rc < 0) {
 		*err = rc;

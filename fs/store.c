@@ -192,7 +192,7 @@ static int open_zone(struct store *s, const struct keys *k, const char *name, si
 	s->zone_fd[i] = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->zone_fd[i] < 0)
 		return errno == ENOENT && mode == STORE_SWEEP ? 0 : -errno;
-	if (!same_mount_fd(s->fd, s->zone_fd[i]))
+	if (!on_mount(s->zone_fd[i], "", &s->place))
 		return -EXDEV; /* mounted over since check_layout */
 	rc = stat_stamp(k, s->fd, name, name, &s->zone_stamp[i], &sb, &unbound);
 	/* An unbound stamp is taken only in a store made before zone stamps
@@ -244,7 +244,7 @@ static int bind_other_zones(struct store *s, const struct keys *k, const struct 
 		if (configured || d->d_name[0] == '.' || strlen(d->d_name) > CONFIG_ZONE_NAME_MAX ||
 		    stat_stamp(k, s->fd, d->d_name, d->d_name, &st, &sb, &unbound) < 0 ||
 		    !unbound || st.kind != STAMP_DIR || !S_ISDIR(sb.st_mode) ||
-		    !same_mount(s->fd, d->d_name))
+		    !on_mount(s->fd, d->d_name, &s->place))
 			continue;
 		fd = openat(s->fd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		rc = fd < 0 ? -errno : write_zone_stamp(k, fd, d->d_name, &st);
@@ -393,7 +393,7 @@ static int check_layout(struct store *s, const struct config *cfg, enum store_mo
 			snprintf(err, errlen, "%s/%s: not a folder of the store", path, name);
 			return -ENOTDIR;
 		}
-		if (!same_mount(s->fd, name)) {
+		if (!on_mount(s->fd, name, &s->place)) {
 			snprintf(err, errlen,
 				 "%s/%s: another file system or bind mount is there; refusing "
 				 "to touch it",
@@ -415,6 +415,11 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 	if (rc < 0)
 		return rc;
 	s->fd = rc;
+	rc = mount_of(s->fd, &s->place);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		goto out_close;
+	}
 	rc = check_marker(s, k, ephemeral, mode, cfg->upgrade, path, err, errlen);
 	if (rc < 0)
 		goto out_close;
@@ -437,7 +442,7 @@ int store_open(struct store *s, const char *path, const struct config *cfg, cons
 		}
 	}
 	s->trash_fd = openat(s->fd, STORE_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (s->trash_fd < 0 || !same_mount_fd(s->fd, s->trash_fd)) {
+	if (s->trash_fd < 0 || !on_mount(s->trash_fd, "", &s->place)) {
 		rc = s->trash_fd < 0 ? -errno : -EXDEV;
 		snprintf(err, errlen, "%s/%s: %s", path, STORE_TRASH, strerror(-rc));
 		goto out_close;

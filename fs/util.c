@@ -96,18 +96,30 @@ static bool same_place(const struct statx *a, const struct statx *b)
 	return a->stx_dev_major == b->stx_dev_major && a->stx_dev_minor == b->stx_dev_minor;
 }
 
+int mount_of(int fd, struct statx *place)
+{
+	return where(fd, "", place) < 0 ? -errno : 0;
+}
+
+bool on_mount(int dirfd, const char *name, const struct statx *place)
+{
+	struct statx sx;
+
+	return where(dirfd, name, &sx) == 0 && same_place(place, &sx);
+}
+
 bool same_mount(int dirfd, const char *name)
 {
-	struct statx a, b;
+	struct statx a;
 
-	return where(dirfd, "", &a) == 0 && where(dirfd, name, &b) == 0 && same_place(&a, &b);
+	return mount_of(dirfd, &a) == 0 && on_mount(dirfd, name, &a);
 }
 
 bool same_mount_fd(int a, int b)
 {
-	struct statx x, y;
+	struct statx x;
 
-	return where(a, "", &x) == 0 && where(b, "", &y) == 0 && same_place(&x, &y);
+	return mount_of(a, &x) == 0 && on_mount(b, "", &x);
 }
 
 int reopen_fd(int pfd, int flags)

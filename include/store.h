@@ -23,6 +23,7 @@
 struct store {
 	int fd;			       /* STORE, flock'ed while open */
 	int trash_fd;		       /* STORE/.trash */
+	struct statx place;	       /* STORE's mount: everything of the store is on it */
 	int zone_fd[CONFIG_MAX_ZONES]; /* STORE/<zone>, O_RDONLY|O_DIRECTORY */
 	struct stamp zone_stamp[CONFIG_MAX_ZONES];
 	bool zone_reset[CONFIG_MAX_ZONES]; /* contents undecryptable: destroy */

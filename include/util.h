@@ -33,6 +33,11 @@ int dir_is_empty(int dirfd);
 bool same_mount(int dirfd, const char *name);
 bool same_mount_fd(int a, int b);
 
+/* The same against a mount looked at once (mount_of: 0 or -errno), for
+ * checks that repeat, such as every new node against the store's. */
+int mount_of(int fd, struct statx *place);
+bool on_mount(int dirfd, const char *name, const struct statx *place);
+
 /* Open the file an O_PATH descriptor stands for, with flags (O_CLOEXEC
  * added): the same file, whatever its name leads to now. Returns the fd
  * or -errno. */
